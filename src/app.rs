@@ -1,0 +1,179 @@
+//! Application::build turns a configuration into a bound server; `run` serves until SIGTERM/Ctrl-C.
+
+use crate::auth::password::Passwords;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::oidc::keys::{self, Keys};
+use crate::state::AppState;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    port: u16,
+}
+
+/// How often expired rows are purged and keys re-read (a CLI `keys rotate` reaches a running server).
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Arc::new(SystemClock), None).await
+    }
+
+    /// `listener`: an already bound socket (tests bind port 0 first to learn the issuer's port).
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        listener: Option<std::net::TcpListener>,
+    ) -> anyhow::Result<Self> {
+        let state = build_state(config, clock).await?;
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)?
+            }
+            None => TcpListener::bind(state.config.listen)
+                .await
+                .with_context(|| format!("listen: cannot bind {}", state.config.listen))?,
+        };
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            state,
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// While no administrator exists, a fresh one-time setup URL (older ones stop working).
+    pub async fn admin_setup_url(&self) -> anyhow::Result<Option<String>> {
+        admin_setup_url(&self.state).await
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish, then closes the database.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let maintenance = tokio::spawn(maintenance_loop(state.clone()));
+        let router = crate::web::router(state.clone());
+        tracing::info!(issuer = %state.config.issuer, port = self.port, "keyway listening");
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        maintenance.abort();
+        state.repos.maintenance.close().await;
+        tracing::info!("keyway stopped");
+        Ok(())
+    }
+}
+
+/// Opens the database, loads or creates keys, and assembles the shared state.
+pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
+    let repos = crate::store::open(&config.database_url)
+        .await
+        .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
+    let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
+    let keys = Keys::init(
+        repos.keys.clone(),
+        sealing,
+        config.lifetimes.id_token as i64,
+        clock.now(),
+    )
+    .await
+    .context("signing keys")?;
+    let passwords = Passwords::new(config.password_hash_concurrency);
+    let discovery = crate::oidc::metadata::discovery(&config.issuer).to_string().into();
+    Ok(AppState {
+        config: Arc::new(config),
+        repos,
+        clock,
+        keys,
+        passwords,
+        discovery,
+    })
+}
+
+pub async fn admin_setup_url(state: &AppState) -> anyhow::Result<Option<String>> {
+    if state.repos.users.count_active_admins().await? > 0 {
+        return Ok(None);
+    }
+    let token = crate::crypto::random_token()?;
+    let expires = state.now() + 24 * 3600;
+    state
+        .repos
+        .setup
+        .replace_admin_setup_token(&crate::crypto::token_hash(&token), expires)
+        .await?;
+    Ok(Some(format!(
+        "{}{}/{}",
+        state.config.issuer,
+        crate::web::urls::ADMIN_SETUP,
+        token
+    )))
+}
+
+async fn maintenance_loop(state: AppState) {
+    let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        match state.repos.maintenance.purge_expired(now).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+        let cutoff = now - state.config.lifetimes.id_token as i64;
+        if let Err(e) = state.repos.keys.delete_retired_before(cutoff).await {
+            tracing::warn!(error = %e, "cannot delete retired keys");
+        }
+        if let Err(e) = state.keys.reload(now).await {
+            tracing::warn!(error = format!("{e:#}"), "cannot reload keys");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,334 @@
+//! Layered configuration: built-in defaults → keyway.toml → KEYWAY_* environment → command-line flags.
+//! `Config::load` validates everything and reports the first problem in one line naming the setting.
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use url::Url;
+
+/// Token, code and session lifetimes, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetimes {
+    pub authorization_code: u64,
+    pub access_token: u64,
+    pub id_token: u64,
+    /// A refresh token unused this long expires.
+    pub refresh_token_idle: u64,
+    /// No refresh chain outlives this, however often it is used.
+    pub refresh_token_absolute: u64,
+    /// A browser session unused this long ends.
+    pub session_idle: u64,
+    /// No browser session outlives this.
+    pub session_absolute: u64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            authorization_code: 60,
+            access_token: 3600,
+            id_token: 3600,
+            refresh_token_idle: 14 * 86400,
+            refresh_token_absolute: 90 * 86400,
+            session_idle: 86400,
+            session_absolute: 14 * 86400,
+        }
+    }
+}
+
+/// The raw configuration as read from all layers.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub issuer: String,
+    pub listen: Option<String>,
+    pub database_url: String,
+    pub data_dir: String,
+    pub insecure_http: bool,
+    /// 32 bytes (hex or base64) sealing private signing keys; a key file in data_dir otherwise.
+    pub secret_key: Option<String>,
+    /// Password hashes computed at once (each argon2id takes ~19 MiB and one core for ~25 ms).
+    pub password_hash_concurrency: usize,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub lifetimes: Lifetimes,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".into(),
+            listen: None,
+            database_url: "sqlite://data/keyway.db".into(),
+            data_dir: "./data".into(),
+            insecure_http: false,
+            secret_key: None,
+            password_hash_concurrency: 2,
+            log_format: "text".into(),
+            lifetimes: Lifetimes::default(),
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// No trailing slash, no query, no fragment.
+    pub issuer: String,
+    pub issuer_url: Url,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub insecure_http: bool,
+    pub secret_key: Option<String>,
+    pub password_hash_concurrency: usize,
+    pub log_format: String,
+    pub lifetimes: Lifetimes,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url)
+            .field("data_dir", &self.data_dir)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+fn err(setting: &str, problem: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{setting}: {problem}"))
+}
+
+impl Config {
+    /// Reads every layer. `file` is the config file path (`--config` / `KEYWAY_CONFIG`); a missing
+    /// file is fine, only the defaults apply then.
+    pub fn load(
+        file: Option<PathBuf>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let path = file.unwrap_or_else(|| PathBuf::from("keyway.toml"));
+        let env_figment = env_provider(env);
+        let raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
+            .merge(Toml::file(&path))
+            .merge(env_figment)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError(one_line_figment_error(&e)))?;
+        Self::validate(raw)
+    }
+
+    /// Configuration from defaults plus the given raw values (tests build it this way).
+    pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let issuer_url = Url::parse(&raw.issuer).map_err(|e| err("issuer", format!("{:?} is not a URL ({e})", raw.issuer)))?;
+        if !matches!(issuer_url.scheme(), "http" | "https") {
+            return Err(err("issuer", "must be an http or https URL"));
+        }
+        if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
+            return Err(err("issuer", "must not have a query or fragment"));
+        }
+        if !issuer_url.username().is_empty() || issuer_url.password().is_some() {
+            return Err(err("issuer", "must not contain credentials"));
+        }
+        let host = issuer_url.host_str().unwrap_or_default();
+        let loopback = is_loopback_host(host);
+        if issuer_url.scheme() == "http" && !loopback && !raw.insecure_http {
+            return Err(err(
+                "issuer",
+                format!("http is only allowed on a loopback host ({host} is not); use https or set insecure_http = true"),
+            ));
+        }
+        let issuer = raw.issuer.trim_end_matches('/').to_owned();
+        let listen_text = raw.listen.clone().unwrap_or_else(|| {
+            format!("127.0.0.1:{}", issuer_url.port_or_known_default().filter(|_| issuer_url.port().is_some()).unwrap_or(8080))
+        });
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| err("listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080")))?;
+        if !raw.database_url.starts_with("sqlite:") {
+            return Err(err("database_url", format!("{:?} is not supported (use sqlite://path)", raw.database_url)));
+        }
+        if raw.password_hash_concurrency == 0 {
+            return Err(err("password_hash_concurrency", "must be at least 1"));
+        }
+        if !matches!(raw.log_format.as_str(), "text" | "json") {
+            return Err(err("log_format", "must be text or json"));
+        }
+        let l = &raw.lifetimes;
+        for (name, v) in [
+            ("lifetimes.authorization_code", l.authorization_code),
+            ("lifetimes.access_token", l.access_token),
+            ("lifetimes.id_token", l.id_token),
+            ("lifetimes.refresh_token_idle", l.refresh_token_idle),
+            ("lifetimes.refresh_token_absolute", l.refresh_token_absolute),
+            ("lifetimes.session_idle", l.session_idle),
+            ("lifetimes.session_absolute", l.session_absolute),
+        ] {
+            if v == 0 || v > 10 * 365 * 86400 {
+                return Err(err(name, "must be between 1 second and 10 years"));
+            }
+        }
+        if let Some(k) = &raw.secret_key {
+            if crate::crypto::SealingKey::parse(k).is_none() {
+                return Err(err("secret_key", "must be 32 bytes as 64 hex digits or base64"));
+            }
+        }
+        Ok(Config {
+            issuer,
+            issuer_url,
+            listen,
+            database_url: raw.database_url,
+            data_dir: PathBuf::from(raw.data_dir),
+            insecure_http: raw.insecure_http,
+            secret_key: raw.secret_key,
+            password_hash_concurrency: raw.password_hash_concurrency,
+            log_format: raw.log_format,
+            lifetimes: raw.lifetimes,
+        })
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.issuer_url.scheme() == "https"
+    }
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// KEYWAY_* variables, nested keys joined by `__`. KEYWAY_CONFIG names the file and is not a key.
+fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<toml_like::Map> {
+    let mut map = toml_like::Map::new();
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix("KEYWAY_") else { continue };
+        if rest == "CONFIG" || rest.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        toml_like::insert(&mut map, &path, v);
+    }
+    Serialized::defaults(map)
+}
+
+/// Environment values are strings; figment's own `Env` would guess types the same way. We build
+/// the nested map ourselves so the caller can pass the environment explicitly (tests do).
+mod toml_like {
+    pub type Map = serde_json::Map<String, serde_json::Value>;
+
+    pub fn insert(map: &mut Map, path: &[String], value: &str) {
+        match path {
+            [] => {}
+            [last] => {
+                map.insert(last.clone(), guess(value));
+            }
+            [first, rest @ ..] => {
+                let entry = map
+                    .entry(first.clone())
+                    .or_insert_with(|| serde_json::Value::Object(Map::new()));
+                if !entry.is_object() {
+                    *entry = serde_json::Value::Object(Map::new());
+                }
+                if let serde_json::Value::Object(inner) = entry {
+                    insert(inner, rest, value);
+                }
+            }
+        }
+    }
+
+    fn guess(value: &str) -> serde_json::Value {
+        if let Ok(b) = value.parse::<bool>() {
+            return serde_json::Value::Bool(b);
+        }
+        if let Ok(n) = value.parse::<u64>() {
+            return serde_json::Value::from(n);
+        }
+        serde_json::Value::String(value.to_owned())
+    }
+}
+
+fn one_line_figment_error(e: &figment::Error) -> String {
+    let mut key = e.path.join(".");
+    let msg = match &e.kind {
+        figment::error::Kind::UnknownField(field, _) => {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(field);
+            "unknown setting".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let origin = e
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(src) => format!(" (from {src})"),
+            None => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    let line = if key.is_empty() { format!("{msg}{origin}") } else { format!("{key}: {msg}{origin}") };
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(Some(PathBuf::from("/nonexistent/keyway.toml")), &env, &Overrides::default())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.issuer, "http://localhost:8080");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.lifetimes.authorization_code, 60);
+    }
+
+    #[test]
+    fn env_nested_and_listen_from_issuer_port() {
+        let c = load(&[("KEYWAY_ISSUER", "http://127.0.0.1:9999"), ("KEYWAY_LIFETIMES__ACCESS_TOKEN", "60")]).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.lifetimes.access_token, 60);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = load(&[("KEYWAY_ISSUER", "http://example.com")]).unwrap_err().to_string();
+        assert!(e.contains("issuer") && e.contains("loopback"), "{e}");
+        let e = load(&[("KEYWAY_ISSUER", "https://example.com/?a=b")]).unwrap_err().to_string();
+        assert!(e.contains("query"), "{e}");
+        let e = load(&[("KEYWAY_NOPE", "1")]).unwrap_err().to_string();
+        assert!(e.contains("nope") && e.contains("unknown"), "{e}");
+        assert!(load(&[("KEYWAY_ISSUER", "http://example.com"), ("KEYWAY_INSECURE_HTTP", "true")]).is_ok());
+    }
+}

@@ -1,0 +1,141 @@
+//! Small cryptographic helpers over OpenSSL: random tokens, SHA-256 token hashes, constant-time
+//! comparison, and AES-256-GCM sealing of private keys at rest.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+
+/// `n` random bytes from the OS CSPRNG.
+pub fn random_bytes(n: usize) -> anyhow::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    openssl::rand::rand_bytes(&mut buf)?;
+    Ok(buf)
+}
+
+/// A URL-safe random token carrying 256 bits of entropy.
+pub fn random_token() -> anyhow::Result<String> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes(32)?))
+}
+
+/// A random identifier (128 bits, lowercase hex), used for users, grants and key ids.
+pub fn random_id() -> anyhow::Result<String> {
+    Ok(hex(&random_bytes(16)?))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The stored form of a bearer secret (code, token, client secret): SHA-256, hex.
+/// These secrets carry 256 bits of entropy, so a fast hash is enough; only passwords need argon2.
+pub fn token_hash(token: &str) -> String {
+    hex(&openssl::sha::sha256(token.as_bytes()))
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(data)
+}
+
+/// Constant-time equality for secrets of possibly different lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+pub fn b64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// The key that seals private signing keys at rest.
+#[derive(Clone)]
+pub struct SealingKey([u8; 32]);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(..)")
+    }
+}
+
+impl SealingKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parses 32 bytes given as 64 hex digits or unpadded/padded base64url/base64.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()?
+        } else {
+            let engines = [
+                base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                base64::engine::general_purpose::URL_SAFE,
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::STANDARD_NO_PAD,
+            ];
+            engines.iter().find_map(|e| e.decode(text).ok())?
+        };
+        let arr: [u8; 32] = bytes.try_into().ok()?;
+        Some(Self(arr))
+    }
+
+    pub fn encode(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// nonce (12 bytes) || ciphertext || tag (16 bytes); `aad` binds the blob to its row.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let nonce = random_bytes(12)?;
+        let mut tag = [0u8; 16];
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.0,
+            Some(&nonce),
+            aad,
+            plaintext,
+            &mut tag,
+        )?;
+        let mut out = nonce;
+        out.extend_from_slice(&ct);
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
+        if sealed.len() < 28 {
+            anyhow::bail!("sealed blob too short");
+        }
+        let (nonce, rest) = sealed.split_at(12);
+        let (ct, tag) = rest.split_at(rest.len() - 16);
+        decrypt_aead(Cipher::aes_256_gcm(), &self.0, Some(nonce), aad, ct, tag)
+            .map_err(|_| anyhow::anyhow!("cannot decrypt a signing key: wrong secret key?"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trip_and_tamper() {
+        let key = SealingKey::from_bytes([7u8; 32]);
+        let sealed = key.seal(b"secret", b"kid1").unwrap();
+        assert_eq!(key.open(&sealed, b"kid1").unwrap(), b"secret");
+        assert!(key.open(&sealed, b"kid2").is_err());
+        let other = SealingKey::from_bytes([8u8; 32]);
+        assert!(other.open(&sealed, b"kid1").is_err());
+    }
+
+    #[test]
+    fn parses_hex_and_base64() {
+        let k = SealingKey::from_bytes([1u8; 32]);
+        assert!(SealingKey::parse(&k.encode()).is_some());
+        assert!(SealingKey::parse(&b64url(&[1u8; 32])).is_some());
+        assert!(SealingKey::parse("short").is_none());
+    }
+}

@@ -1,0 +1,108 @@
+//! Authorization codes, grants (one user's authorization of one client) and the tokens issued
+//! under them, plus audit events.
+
+use crate::clock::UnixTime;
+use serde::Serialize;
+
+/// A pending authorization code. Stored under the SHA-256 of the code; the code itself is never kept.
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub code_hash: String,
+    /// The grant the code's tokens will belong to, fixed at issue so that a replayed code can
+    /// revoke everything issued from its first use.
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: UnixTime,
+    /// Space-separated `amr` values.
+    pub amr: String,
+    pub sid: String,
+    pub expires_at: UnixTime,
+    pub created_at: UnixTime,
+}
+
+/// One user's authorization of one client, created when a code is redeemed.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub auth_time: UnixTime,
+    pub amr: String,
+    pub sid: String,
+    pub created_at: UnixTime,
+    /// The refresh chain ends here whatever the idle lifetime says.
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(Self::Access),
+            "refresh" => Some(Self::Refresh),
+            _ => None,
+        }
+    }
+}
+
+/// An access or refresh token as stored: only its hash.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub token_hash: String,
+    pub kind: TokenKind,
+    /// `None` for client_credentials tokens, which belong to no user.
+    pub grant_id: Option<String>,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Set when a refresh token has been exchanged (rotated).
+    pub consumed_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl StoredToken {
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.expires_at > now && self.consumed_at.is_none() && self.revoked_at.is_none()
+    }
+}
+
+/// A freshly minted access token, returned once to the client.
+#[derive(Clone)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub at: UnixTime,
+    /// e.g. `signin`, `signin_failed`, `consent`, `token`, `refresh_replay`, `logout`.
+    pub event: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}

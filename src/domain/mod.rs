@@ -1,0 +1,40 @@
+//! Plain domain types shared by the store, protocol and web layers. No I/O here.
+
+mod client;
+mod grant;
+mod user;
+
+pub use client::{Client, ClientKind, GrantType, NewClient, SigningAlg};
+pub use grant::{AccessToken, AuditEvent, AuthCode, Grant, StoredToken, TokenKind};
+pub use user::{NewUser, User};
+
+/// Scopes Keyway understands. Others in a request are ignored (RFC 6749 §3.3 lets us narrow).
+pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+
+/// A space-separated scope string as a sorted, de-duplicated list.
+pub fn parse_scope(scope: &str) -> Vec<String> {
+    let mut v: Vec<String> = scope.split_ascii_whitespace().map(str::to_owned).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub fn join_scope(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+/// How a user proved who they are, as OIDC `amr` values (RFC 8176).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// Password (`pwd`).
+    Pwd,
+}
+
+impl AuthMethod {
+    pub fn amr(self) -> &'static str {
+        match self {
+            AuthMethod::Pwd => "pwd",
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! One error type for every handler, with one `match` from error to response: OAuth JSON errors on
+//! protocol endpoints (RFC 6749 §5.2, RFC 6750 §3), a rendered page in the browser.
+
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A browser-facing problem the user can read about (bad link, unknown client...).
+    #[error("{title}: {message}")]
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
+    /// An OAuth error answered as JSON.
+    #[error("{error}: {description}")]
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+        /// Send `WWW-Authenticate: Basic` (client authentication failed using Basic).
+        basic_challenge: bool,
+    },
+    /// A bearer-token error (RFC 6750): `error` is None when no token was sent at all.
+    #[error("bearer token rejected")]
+    Bearer {
+        status: StatusCode,
+        error: Option<&'static str>,
+        description: &'static str,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl AppError {
+    pub fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        AppError::Page {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
+        Self::page(StatusCode::BAD_REQUEST, title, message)
+    }
+    pub fn not_found() -> Self {
+        Self::page(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+    }
+    /// 400 with an RFC 6749 error code.
+    pub fn oauth(error: &'static str, description: impl Into<String>) -> Self {
+        AppError::OAuth {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description: description.into(),
+            basic_challenge: false,
+        }
+    }
+    pub fn invalid_client(basic: bool) -> Self {
+        AppError::OAuth {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: "client authentication failed".into(),
+            basic_challenge: basic,
+        }
+    }
+}
+
+/// `error_description` must be printable ASCII without `"` or `\` (RFC 6749 §5.2).
+pub fn sanitize_description(s: &str) -> String {
+    s.chars()
+        .map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { ' ' })
+        .collect()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let ctx = crate::web::middleware::current_request();
+        match self {
+            AppError::Page {
+                status,
+                title,
+                message,
+            } => crate::web::pages::error_page(status, title, &message, &ctx.id),
+            AppError::OAuth {
+                status,
+                error,
+                description,
+                basic_challenge,
+            } => {
+                let body = serde_json::json!({
+                    "error": error,
+                    "error_description": sanitize_description(&description),
+                });
+                let mut res = (status, axum::Json(body)).into_response();
+                let h = res.headers_mut();
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                if basic_challenge {
+                    h.insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"keyway\", charset=\"UTF-8\""),
+                    );
+                }
+                res
+            }
+            AppError::Bearer {
+                status,
+                error,
+                description,
+            } => {
+                let challenge = match error {
+                    Some(code) => format!(
+                        "Bearer realm=\"keyway\", error=\"{code}\", error_description=\"{description}\""
+                    ),
+                    None => "Bearer realm=\"keyway\"".to_owned(),
+                };
+                let mut res = match error {
+                    Some(code) => (
+                        status,
+                        axum::Json(serde_json::json!({"error": code, "error_description": description})),
+                    )
+                        .into_response(),
+                    None => status.into_response(),
+                };
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            }
+            AppError::Internal(e) => {
+                tracing::error!(request_id = %ctx.id, error = format!("{e:#}"), "internal error");
+                if ctx.json {
+                    let body = serde_json::json!({
+                        "error": "server_error",
+                        "error_description": format!("internal error, request id {}", ctx.id),
+                    });
+                    let mut res = (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+                    res.headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    res
+                } else {
+                    crate::web::pages::error_page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Something went wrong",
+                        "Keyway could not finish this request. Try again; if it keeps happening, give your administrator the request id below.",
+                        &ctx.id,
+                    )
+                }
+            }
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,271 @@
+//! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): validation and the response
+//! parameters. Errors before the redirect URI is trusted are shown as a page; after, they go back
+//! to the client (§4.1.2.1).
+
+use crate::domain::{Client, ClientKind, GrantType, OIDC_SCOPES, SigningAlg};
+use crate::oidc::{keys::KeySet, pkce, redirect};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Long enough for any real client's state; short enough that it cannot bloat sessions.
+pub const MAX_STATE_LEN: usize = 2048;
+pub const MAX_NONCE_LEN: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// A validated authorization request, kept in the session while the user signs in or consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    /// Granted scopes: requested ∩ supported ∩ allowed for the client, sorted.
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_login: bool,
+    pub prompt_consent: bool,
+    pub prompt_none: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// `sub` of a valid id_token_hint: the user the client expects.
+    pub hint_sub: Option<String>,
+    pub created_at: i64,
+    /// The user signed in after this request was made (satisfies prompt=login and max_age).
+    #[serde(default)]
+    pub login_done: bool,
+    /// The user answered the consent page for this request (satisfies prompt=consent).
+    #[serde(default)]
+    pub consent_done: bool,
+}
+
+/// Where an error or a code goes back to.
+#[derive(Debug, Clone)]
+pub struct ReplyTo {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Shown to the user; never redirected (unknown client, bad redirect_uri).
+    Page(String),
+    /// Sent back to the client's redirect URI.
+    Redirect {
+        reply: ReplyTo,
+        error: &'static str,
+        description: String,
+    },
+}
+
+/// Parameters as sent; duplicates are kept so they can be refused (RFC 6749 §3.1).
+pub fn collect(pairs: Vec<(String, String)>) -> (HashMap<String, String>, Vec<String>) {
+    let mut map = HashMap::new();
+    let mut dups = Vec::new();
+    for (k, v) in pairs {
+        if map.contains_key(&k) {
+            dups.push(k);
+        } else {
+            map.insert(k, v);
+        }
+    }
+    (map, dups)
+}
+
+/// Checks client_id and redirect_uri: the parameters that must be right before we redirect anywhere.
+pub fn check_client_and_redirect<'a>(
+    params: &'a HashMap<String, String>,
+    dups: &[String],
+    client: Option<&Client>,
+) -> Result<&'a str, AuthorizeError> {
+    if dups.iter().any(|d| d == "client_id" || d == "redirect_uri") {
+        return Err(AuthorizeError::Page("The request repeats client_id or redirect_uri.".into()));
+    }
+    let Some(client) = client else {
+        return Err(AuthorizeError::Page(
+            match params.get("client_id") {
+                None => "The request has no client_id.",
+                Some(_) => "The application that sent you here is not registered with this server.",
+            }
+            .into(),
+        ));
+    };
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return Err(AuthorizeError::Page("The request has no redirect_uri.".into()));
+    };
+    if !redirect::matches_registered(redirect_uri, &client.redirect_uris) {
+        return Err(AuthorizeError::Page(
+            "The redirect_uri does not match any address registered for this application.".into(),
+        ));
+    }
+    Ok(redirect_uri.as_str())
+}
+
+/// Validates everything else; `client` and `redirect_uri` come from `check_client_and_redirect`.
+pub fn validate(
+    params: &HashMap<String, String>,
+    dups: &[String],
+    client: &Client,
+    redirect_uri: &str,
+    keys: &KeySet,
+    issuer: &str,
+    now: i64,
+) -> Result<AuthRequest, AuthorizeError> {
+    let state = params.get("state").cloned();
+    let mode = match params.get("response_mode").map(String::as_str) {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err(()),
+    };
+    let reply = ReplyTo {
+        redirect_uri: redirect_uri.to_owned(),
+        response_mode: mode.unwrap_or(ResponseMode::Query),
+        state: state.clone().filter(|s| s.len() <= MAX_STATE_LEN),
+    };
+    let fail = |error: &'static str, description: &str| AuthorizeError::Redirect {
+        reply: reply.clone(),
+        error,
+        description: description.to_owned(),
+    };
+    if let Some(d) = dups.first() {
+        return Err(fail("invalid_request", &format!("parameter {d} is repeated")));
+    }
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
+        return Err(fail("invalid_request", "state is too long"));
+    }
+    let response_mode = mode.map_err(|_| fail("invalid_request", "response_mode must be query or form_post"))?;
+    if params.contains_key("request") {
+        return Err(fail("request_not_supported", "the request parameter is not supported"));
+    }
+    if params.contains_key("request_uri") {
+        return Err(fail("request_uri_not_supported", "the request_uri parameter is not supported"));
+    }
+    match params.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        None => return Err(fail("invalid_request", "response_type is required")),
+        Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(fail("unauthorized_client", "this client may not use the authorization code flow"));
+    }
+    let requested = crate::domain::parse_scope(params.get("scope").map(String::as_str).unwrap_or(""));
+    let scopes: Vec<String> = requested
+        .into_iter()
+        .filter(|s| OIDC_SCOPES.contains(&s.as_str()) && client.scopes.contains(s))
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(fail("invalid_scope", "the openid scope is required"));
+    }
+    let nonce = params.get("nonce").cloned();
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        return Err(fail("invalid_request", "nonce is too long"));
+    }
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method").map(String::as_str)) {
+        (None, None) => None,
+        (None, Some(_)) => return Err(fail("invalid_request", "code_challenge_method without code_challenge")),
+        (Some(c), Some("S256")) => Some(c.clone()),
+        (Some(_), None | Some("plain")) => {
+            return Err(fail("invalid_request", "code_challenge_method must be S256"));
+        }
+        (Some(_), Some(_)) => return Err(fail("invalid_request", "unsupported code_challenge_method")),
+    };
+    if let Some(c) = &code_challenge {
+        if !pkce::is_well_formed(c) {
+            return Err(fail("invalid_request", "code_challenge is malformed"));
+        }
+    }
+    if code_challenge.is_none() && client.kind() == ClientKind::Public {
+        return Err(fail("invalid_request", "PKCE (code_challenge with S256) is required for public clients"));
+    }
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .map(|p| p.split_ascii_whitespace().collect())
+        .unwrap_or_default();
+    for p in &prompts {
+        if !matches!(*p, "none" | "login" | "consent" | "select_account") {
+            return Err(fail("invalid_request", "unsupported prompt value"));
+        }
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer"))?,
+        ),
+    };
+    let hint_sub = match params.get("id_token_hint") {
+        None => None,
+        Some(t) => {
+            let claims = keys
+                .verify(t)
+                .filter(|c| c.get("iss").and_then(|v| v.as_str()) == Some(issuer))
+                .ok_or_else(|| fail("invalid_request", "id_token_hint is not a valid ID token from this server"))?;
+            claims.get("sub").and_then(|v| v.as_str()).map(str::to_owned)
+        }
+    };
+    let login_hint = params
+        .get("login_hint")
+        .filter(|h| h.len() <= 256)
+        .cloned();
+    Ok(AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        response_mode,
+        scopes,
+        state,
+        nonce,
+        code_challenge,
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
+        prompt_none,
+        max_age,
+        login_hint,
+        hint_sub,
+        created_at: now,
+        login_done: false,
+        consent_done: false,
+    })
+}
+
+impl AuthRequest {
+    pub fn reply(&self) -> ReplyTo {
+        ReplyTo {
+            redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// Response parameters: `code` or `error`/`error_description`, then `state` and `iss` (RFC 9207).
+pub fn response_params(reply: &ReplyTo, issuer: &str, body: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    let mut p = body;
+    if let Some(s) = &reply.state {
+        p.push(("state", s.clone()));
+    }
+    p.push(("iss", issuer.to_owned()));
+    p
+}
+
+/// The redirect URL for response_mode=query, keeping any query the registered URI already has.
+pub fn query_redirect(redirect_uri: &str, params: &[(&'static str, String)]) -> String {
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    let q = serde_urlencoded::to_string(params).unwrap_or_default();
+    format!("{redirect_uri}{sep}{q}")
+}
+
+pub fn id_token_alg(client: &Client) -> SigningAlg {
+    client.id_token_alg
+}

@@ -1,0 +1,269 @@
+//! Signing keys: generation, sealing at rest, rotation, the JWKS document and JWS signing/verification.
+//! One active key per algorithm (RS256, ES256, EdDSA). Retired keys stay published until every ID
+//! token they signed has expired.
+
+use crate::clock::UnixTime;
+use crate::crypto::{self, SealingKey};
+use crate::domain::SigningAlg;
+use crate::store::{KeyRepo, StoredKey};
+use josekit::jwk::KeyPair;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jws::{ES256, EdDSA, JwsHeader, JwsSigner, JwsVerifier, RS256};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+struct ActiveKey {
+    kid: String,
+    signer: Box<dyn JwsSigner>,
+}
+
+/// A snapshot of the key material: the active signer per algorithm and the published JWKS.
+pub struct KeySet {
+    active: HashMap<SigningAlg, ActiveKey>,
+    verifiers: HashMap<String, Box<dyn JwsVerifier>>,
+    jwks: Arc<str>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("published", &self.verifiers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared, reloadable key material.
+#[derive(Clone)]
+pub struct Keys {
+    current: Arc<RwLock<Arc<KeySet>>>,
+    repo: Arc<dyn KeyRepo>,
+    sealing: SealingKey,
+    id_token_ttl: i64,
+}
+
+impl Keys {
+    /// Makes sure one key per algorithm exists (generating on first start) and loads them.
+    pub async fn init(
+        repo: Arc<dyn KeyRepo>,
+        sealing: SealingKey,
+        id_token_ttl: i64,
+        now: UnixTime,
+    ) -> anyhow::Result<Self> {
+        ensure_keys(repo.as_ref(), &sealing, now).await?;
+        let set = load(repo.as_ref(), &sealing, now, id_token_ttl).await?;
+        Ok(Self {
+            current: Arc::new(RwLock::new(Arc::new(set))),
+            repo,
+            sealing,
+            id_token_ttl,
+        })
+    }
+
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads keys from the database, so a `keys rotate` from the CLI reaches a running server.
+    pub async fn reload(&self, now: UnixTime) -> anyhow::Result<()> {
+        let set = Arc::new(load(self.repo.as_ref(), &self.sealing, now, self.id_token_ttl).await?);
+        match self.current.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(())
+    }
+}
+
+impl KeySet {
+    pub fn jwks_json(&self) -> Arc<str> {
+        self.jwks.clone()
+    }
+
+    /// Signs `claims` as a compact JWS with the active key of `alg`.
+    pub fn sign(&self, alg: SigningAlg, claims: &serde_json::Value) -> anyhow::Result<String> {
+        let key = self
+            .active
+            .get(&alg)
+            .ok_or_else(|| anyhow::anyhow!("no active {} key", alg.as_str()))?;
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        header.set_key_id(key.kid.clone());
+        let payload = serde_json::to_vec(claims)?;
+        Ok(josekit::jws::serialize_compact(&payload, &header, key.signer.as_ref())?)
+    }
+
+    /// Verifies a JWS signed by any published key, returning its claims. Expiry is not checked.
+    pub fn verify(&self, token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let (payload, _) = josekit::jws::deserialize_compact_with_selector(token, |header| {
+            Ok(header
+                .key_id()
+                .and_then(|kid| self.verifiers.get(kid))
+                .map(|v| v.as_ref()))
+        })
+        .ok()?;
+        serde_json::from_slice(&payload).ok()
+    }
+
+    pub fn active_kid(&self, alg: SigningAlg) -> Option<&str> {
+        self.active.get(&alg).map(|k| k.kid.as_str())
+    }
+}
+
+/// A new key: (kid, PKCS#8 DER private key, public JWK as JSON).
+pub fn generate(alg: SigningAlg) -> anyhow::Result<(String, Vec<u8>, String)> {
+    let kid = crypto::hex(&crypto::random_bytes(8)?);
+    let (der, mut jwk) = match alg {
+        SigningAlg::RS256 => {
+            let kp = RS256.generate_key_pair(2048)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        SigningAlg::ES256 => {
+            let kp = ES256.generate_key_pair()?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        SigningAlg::EdDSA => {
+            let kp = EdDSA.generate_key_pair(EdCurve::Ed25519)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+    };
+    let _ = EcCurve::P256; // ES256 implies P-256.
+    jwk.set_key_id(kid.clone());
+    jwk.set_algorithm(alg.as_str());
+    jwk.set_key_use("sig");
+    let jwk_json = serde_json::to_string(jwk.as_ref())?;
+    Ok((kid, der, jwk_json))
+}
+
+async fn insert_new(
+    repo: &dyn KeyRepo,
+    sealing: &SealingKey,
+    alg: SigningAlg,
+    now: UnixTime,
+) -> anyhow::Result<String> {
+    let (kid, der, public_jwk) = tokio::task::spawn_blocking(move || generate(alg)).await??;
+    let sealed = sealing.seal(&der, kid.as_bytes())?;
+    repo.insert(&StoredKey {
+        kid: kid.clone(),
+        alg: alg.as_str().to_owned(),
+        sealed_private_key: sealed,
+        public_jwk,
+        created_at: now,
+        retired_at: None,
+    })
+    .await?;
+    Ok(kid)
+}
+
+/// Generates a key for every algorithm that has no current one.
+pub async fn ensure_keys(repo: &dyn KeyRepo, sealing: &SealingKey, now: UnixTime) -> anyhow::Result<()> {
+    let keys = repo.list().await?;
+    for alg in SigningAlg::ALL {
+        if !keys.iter().any(|k| k.alg == alg.as_str() && k.retired_at.is_none()) {
+            insert_new(repo, sealing, alg, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a new key per algorithm, makes it the signing key and retires the old ones, which stay in
+/// the JWKS until tokens signed with them have expired. Returns the new kids.
+pub async fn rotate(repo: &dyn KeyRepo, sealing: &SealingKey, now: UnixTime) -> anyhow::Result<Vec<String>> {
+    let mut kids = Vec::new();
+    for alg in SigningAlg::ALL {
+        let kid = insert_new(repo, sealing, alg, now).await?;
+        repo.retire_others(alg.as_str(), &kid, now).await?;
+        kids.push(kid);
+    }
+    Ok(kids)
+}
+
+/// Whether a retired key must still be published at `now`.
+pub fn still_published(key: &StoredKey, now: UnixTime, id_token_ttl: i64) -> bool {
+    key.retired_at.is_none_or(|r| r + id_token_ttl > now)
+}
+
+async fn load(
+    repo: &dyn KeyRepo,
+    sealing: &SealingKey,
+    now: UnixTime,
+    id_token_ttl: i64,
+) -> anyhow::Result<KeySet> {
+    let keys = repo.list().await?;
+    let mut active: HashMap<SigningAlg, ActiveKey> = HashMap::new();
+    let mut verifiers: HashMap<String, Box<dyn JwsVerifier>> = HashMap::new();
+    let mut published = Vec::new();
+    // Oldest first, so the newest current key of each algorithm wins.
+    for key in keys {
+        let Some(alg) = SigningAlg::parse(&key.alg) else { continue };
+        if !still_published(&key, now, id_token_ttl) {
+            continue;
+        }
+        let jwk = josekit::jwk::Jwk::from_bytes(key.public_jwk.as_bytes())?;
+        let verifier: Box<dyn JwsVerifier> = match alg {
+            SigningAlg::RS256 => Box::new(RS256.verifier_from_jwk(&jwk)?),
+            SigningAlg::ES256 => Box::new(ES256.verifier_from_jwk(&jwk)?),
+            SigningAlg::EdDSA => Box::new(EdDSA.verifier_from_jwk(&jwk)?),
+        };
+        verifiers.insert(key.kid.clone(), verifier);
+        published.push(serde_json::from_str::<serde_json::Value>(&key.public_jwk)?);
+        if key.retired_at.is_none() {
+            let der = sealing.open(&key.sealed_private_key, key.kid.as_bytes())?;
+            let signer: Box<dyn JwsSigner> = match alg {
+                SigningAlg::RS256 => Box::new(RS256.signer_from_der(&der)?),
+                SigningAlg::ES256 => Box::new(ES256.signer_from_der(&der)?),
+                SigningAlg::EdDSA => Box::new(EdDSA.signer_from_der(&der)?),
+            };
+            active.insert(alg, ActiveKey { kid: key.kid, signer });
+        }
+    }
+    // Newest keys first in the document: clients that pick the first match pick the current one.
+    published.reverse();
+    let jwks = serde_json::to_string(&serde_json::json!({ "keys": published }))?;
+    Ok(KeySet {
+        active,
+        verifiers,
+        jwks: jwks.into(),
+    })
+}
+
+/// The instance's sealing key: `secret_key` from the configuration, else a key file in data_dir
+/// created (mode 0600) on first start.
+pub fn sealing_key(secret_key: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<SealingKey> {
+    if let Some(text) = secret_key {
+        return SealingKey::parse(text).ok_or_else(|| anyhow::anyhow!("secret_key: must be 32 bytes as 64 hex digits or base64"));
+    }
+    let path = data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => SealingKey::parse(&text)
+            .ok_or_else(|| anyhow::anyhow!("{}: not a valid secret key file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)?;
+            let bytes: [u8; 32] = crypto::random_bytes(32)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("random source failed"))?;
+            let key = SealingKey::from_bytes(bytes);
+            write_private_file(&path, key.encode().as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+    }
+}
+
+fn write_private_file(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Discovery (OpenID Connect Discovery 1.0) and authorization server metadata (RFC 8414).
+
+use crate::web::urls;
+use serde_json::{Value, json};
+
+pub const SCOPES_SUPPORTED: [&str; 5] = crate::domain::OIDC_SCOPES;
+
+pub fn discovery(issuer: &str) -> Value {
+    let u = |p: &str| format!("{issuer}{p}");
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": u(urls::AUTHORIZE),
+        "token_endpoint": u(urls::TOKEN),
+        "userinfo_endpoint": u(urls::USERINFO),
+        "jwks_uri": u(urls::JWKS),
+        "revocation_endpoint": u(urls::REVOKE),
+        "introspection_endpoint": u(urls::INTROSPECT),
+        "end_session_endpoint": u(urls::END_SESSION),
+        "scopes_supported": SCOPES_SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid",
+            "name", "preferred_username", "updated_at", "email", "email_verified", "groups"
+        ],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+    })
+}

@@ -1,0 +1,216 @@
+//! Repository traits, one per aggregate, used everywhere as `Arc<dyn ...>`. SQL lives only in the
+//! backends below (`sqlite` today; PostgreSQL later, without touching other layers).
+
+pub mod sqlite;
+
+use crate::clock::UnixTime;
+use crate::domain::{AuditEvent, AuthCode, Client, Grant, NewClient, NewUser, StoredToken, User};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint said no: the message names what already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Backend(#[source] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    async fn create(&self, user: &NewUser, now: UnixTime) -> StoreResult<User>;
+    async fn by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Case-insensitive.
+    async fn by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn list(&self) -> StoreResult<Vec<User>>;
+    async fn set_disabled(&self, id: &str, disabled: bool, now: UnixTime) -> StoreResult<()>;
+    async fn count_active_admins(&self) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait PasswordRepo: Send + Sync {
+    /// The argon2id PHC string for the user, if they have a password.
+    async fn get(&self, user_id: &str) -> StoreResult<Option<String>>;
+    async fn set(&self, user_id: &str, phc: &str, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait GroupRepo: Send + Sync {
+    async fn create(&self, name: &str, now: UnixTime) -> StoreResult<String>;
+    async fn add_member(&self, group_id: &str, user_id: &str) -> StoreResult<()>;
+    /// Names of the user's groups, sorted.
+    async fn names_for_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+}
+
+#[async_trait]
+pub trait ClientRepo: Send + Sync {
+    async fn create(&self, client: &NewClient, now: UnixTime) -> StoreResult<Client>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn list(&self) -> StoreResult<Vec<Client>>;
+    /// Deleting a client deletes its codes, grants, tokens and consents.
+    async fn delete(&self, id: &str) -> StoreResult<()>;
+}
+
+#[derive(Debug)]
+pub enum CodeRedemption {
+    /// First use: the code is now consumed.
+    Redeemed(AuthCode),
+    /// The code was used before: a replay.
+    AlreadyUsed(AuthCode),
+    Unknown,
+}
+
+#[async_trait]
+pub trait CodeRepo: Send + Sync {
+    async fn insert(&self, code: &AuthCode) -> StoreResult<()>;
+    /// Atomically marks the code consumed, telling first use from replay.
+    async fn redeem(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption>;
+}
+
+#[derive(Debug)]
+pub enum RefreshRotation {
+    /// The presented token was live and is now consumed.
+    Rotated(StoredToken),
+    /// The token had been exchanged (or revoked) before: a replay.
+    Replayed(StoredToken),
+    Unknown,
+}
+
+#[async_trait]
+pub trait TokenRepo: Send + Sync {
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
+    async fn grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// Revokes the grant and every token issued under it.
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()>;
+    async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>>;
+    /// Atomically consumes a live refresh token.
+    async fn rotate_refresh(&self, token_hash: &str, now: UnixTime) -> StoreResult<RefreshRotation>;
+    async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
+    /// Keeps at most `cap` grants with a live refresh token for this user and client, revoking
+    /// the oldest grants beyond it.
+    async fn cap_refresh_grants(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        cap: u32,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ConsentRepo: Send + Sync {
+    /// The scopes this user has consented to for this client (space-separated), if any.
+    async fn get(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>>;
+    async fn put(&self, user_id: &str, client_id: &str, scope: &str, now: UnixTime) -> StoreResult<()>;
+}
+
+/// A signing key as stored: the private half sealed with the instance's secret key.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub sealed_private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: UnixTime,
+    pub retired_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+pub trait KeyRepo: Send + Sync {
+    /// All keys, oldest first.
+    async fn list(&self) -> StoreResult<Vec<StoredKey>>;
+    async fn insert(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Retires every current key of `alg` except `keep_kid`.
+    async fn retire_others(&self, alg: &str, keep_kid: &str, now: UnixTime) -> StoreResult<()>;
+    /// Deletes keys retired before `before`.
+    async fn delete_retired_before(&self, before: UnixTime) -> StoreResult<u64>;
+}
+
+/// A session as the HTTP session layer stores it: opaque data plus its expiry.
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    /// Inserts a new session; false if the id is taken.
+    async fn create(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<bool>;
+    async fn save(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<()>;
+    async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<Vec<u8>>>;
+    async fn delete(&self, id: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AuditRepo: Send + Sync {
+    async fn record(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first.
+    async fn recent(&self, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+}
+
+#[async_trait]
+pub trait SetupRepo: Send + Sync {
+    /// Replaces any earlier administrator setup token with this one (stored hashed).
+    async fn replace_admin_setup_token(&self, token_hash: &str, expires_at: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait MaintenanceRepo: Send + Sync {
+    /// Deletes expired codes, tokens, grants and sessions. Returns rows removed.
+    async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64>;
+    /// True when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    async fn close(&self);
+}
+
+/// Every repository of one backend.
+#[derive(Clone)]
+pub struct Repos {
+    pub users: Arc<dyn UserRepo>,
+    pub passwords: Arc<dyn PasswordRepo>,
+    pub groups: Arc<dyn GroupRepo>,
+    pub clients: Arc<dyn ClientRepo>,
+    pub codes: Arc<dyn CodeRepo>,
+    pub tokens: Arc<dyn TokenRepo>,
+    pub consents: Arc<dyn ConsentRepo>,
+    pub keys: Arc<dyn KeyRepo>,
+    pub sessions: Arc<dyn SessionRepo>,
+    pub audit: Arc<dyn AuditRepo>,
+    pub setup: Arc<dyn SetupRepo>,
+    pub maintenance: Arc<dyn MaintenanceRepo>,
+}
+
+/// Opens the database named by `database_url`, creating and migrating it.
+pub async fn open(database_url: &str) -> anyhow::Result<Repos> {
+    if database_url.starts_with("sqlite:") {
+        let store = Arc::new(sqlite::SqliteStore::open(database_url).await?);
+        Ok(Repos {
+            users: store.clone(),
+            passwords: store.clone(),
+            groups: store.clone(),
+            clients: store.clone(),
+            codes: store.clone(),
+            tokens: store.clone(),
+            consents: store.clone(),
+            keys: store.clone(),
+            sessions: store.clone(),
+            audit: store.clone(),
+            setup: store.clone(),
+            maintenance: store,
+        })
+    } else {
+        anyhow::bail!("unsupported database (only sqlite: URLs are supported)")
+    }
+}

@@ -1,0 +1,296 @@
+//! Tests of the SQLite backend against a real database file in a temporary directory.
+
+use super::SqliteStore;
+use crate::clock::UnixTime;
+use crate::domain::{
+    AuditEvent, AuthCode, Grant, GrantType, NewClient, NewUser, SigningAlg, StoredToken, TokenKind,
+    User,
+};
+use crate::store::{
+    AuditRepo, ClientRepo, CodeRedemption, CodeRepo, MaintenanceRepo, RefreshRotation, SessionRepo,
+    StoreError, TokenRepo, UserRepo,
+};
+use std::sync::Arc;
+
+const NOW: UnixTime = 1_700_000_000;
+
+/// The store plus the directory that must outlive it.
+struct Db {
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+}
+
+async fn db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    // A missing subdirectory proves `open` creates the parent.
+    let url = format!("sqlite://{}/sub/keyway.db", dir.path().display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    Db { store, _dir: dir }
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: Some(format!("{name}@example.com")),
+        name: None,
+        is_admin: false,
+    }
+}
+
+async fn user_and_client(store: &SqliteStore) -> (User, String) {
+    let user = UserRepo::create(store, &new_user("alice"), NOW)
+        .await
+        .unwrap();
+    let client = NewClient {
+        id: "rp".into(),
+        name: "Relying party".into(),
+        secret_hash: None,
+        redirect_uris: vec!["https://rp.example/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: vec!["openid".into()],
+        first_party: false,
+        id_token_alg: SigningAlg::ES256,
+        refresh_token_cap: 2,
+    };
+    let created = ClientRepo::create(store, &client, NOW).await.unwrap();
+    (user, created.id)
+}
+
+fn grant(id: &str, user_id: &str, client_id: &str, created_at: UnixTime) -> Grant {
+    Grant {
+        id: id.into(),
+        user_id: user_id.into(),
+        client_id: client_id.into(),
+        scope: "openid".into(),
+        auth_time: created_at,
+        amr: "pwd".into(),
+        sid: "sid".into(),
+        created_at,
+        expires_at: created_at + 86_400,
+        revoked_at: None,
+    }
+}
+
+fn token(hash: &str, kind: TokenKind, g: &Grant) -> StoredToken {
+    StoredToken {
+        token_hash: hash.into(),
+        kind,
+        grant_id: Some(g.id.clone()),
+        client_id: g.client_id.clone(),
+        user_id: Some(g.user_id.clone()),
+        scope: g.scope.clone(),
+        created_at: g.created_at,
+        expires_at: g.created_at + 3600,
+        consumed_at: None,
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn username_unique_ignoring_case() {
+    let db = db().await;
+    let alice = UserRepo::create(&db.store, &new_user("alice"), NOW)
+        .await
+        .unwrap();
+
+    let mut other = new_user("ALICE");
+    other.email = Some("other@example.com".into());
+    let err = UserRepo::create(&db.store, &other, NOW).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.starts_with("username")),
+        "{err:?}"
+    );
+
+    let mut same_email = new_user("bob");
+    same_email.email = Some("Alice@Example.com".into());
+    let err = UserRepo::create(&db.store, &same_email, NOW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.starts_with("email")),
+        "{err:?}"
+    );
+
+    let found = db.store.by_username("Alice").await.unwrap();
+    assert_eq!(found, Some(alice));
+}
+
+#[tokio::test]
+async fn code_redeems_once_then_reports_replay() {
+    let db = db().await;
+    let (user, client) = user_and_client(&db.store).await;
+    let code = AuthCode {
+        code_hash: "h1".into(),
+        grant_id: "g1".into(),
+        client_id: client,
+        user_id: user.id,
+        redirect_uri: "https://rp.example/cb".into(),
+        scope: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: Some("c".into()),
+        auth_time: NOW,
+        amr: "pwd".into(),
+        sid: "sid".into(),
+        expires_at: NOW + 60,
+        created_at: NOW,
+    };
+    CodeRepo::insert(&db.store, &code).await.unwrap();
+
+    let first = db.store.redeem("h1", NOW + 1).await.unwrap();
+    assert!(
+        matches!(&first, CodeRedemption::Redeemed(c) if c.grant_id == "g1"),
+        "{first:?}"
+    );
+    let second = db.store.redeem("h1", NOW + 2).await.unwrap();
+    assert!(
+        matches!(&second, CodeRedemption::AlreadyUsed(c) if c.grant_id == "g1"),
+        "{second:?}"
+    );
+    let unknown = db.store.redeem("nope", NOW).await.unwrap();
+    assert!(matches!(unknown, CodeRedemption::Unknown), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn refresh_rotates_once_then_reports_replay() {
+    let db = db().await;
+    let (user, client) = user_and_client(&db.store).await;
+    let g = grant("g1", &user.id, &client, NOW);
+    db.store.create_grant(&g).await.unwrap();
+    db.store
+        .insert_tokens(&[
+            token("r1", TokenKind::Refresh, &g),
+            token("a1", TokenKind::Access, &g),
+        ])
+        .await
+        .unwrap();
+
+    let first = db.store.rotate_refresh("r1", NOW + 5).await.unwrap();
+    assert!(
+        matches!(&first, RefreshRotation::Rotated(t) if t.consumed_at == Some(NOW + 5)),
+        "{first:?}"
+    );
+    let second = db.store.rotate_refresh("r1", NOW + 6).await.unwrap();
+    assert!(
+        matches!(&second, RefreshRotation::Replayed(t) if t.consumed_at == Some(NOW + 5)),
+        "{second:?}"
+    );
+    // An access token is never a refresh token, whatever its hash.
+    let access = db.store.rotate_refresh("a1", NOW + 6).await.unwrap();
+    assert!(matches!(access, RefreshRotation::Unknown), "{access:?}");
+}
+
+#[tokio::test]
+async fn revoke_grant_revokes_its_tokens() {
+    let db = db().await;
+    let (user, client) = user_and_client(&db.store).await;
+    let g = grant("g1", &user.id, &client, NOW);
+    let other = grant("g2", &user.id, &client, NOW);
+    db.store.create_grant(&g).await.unwrap();
+    db.store.create_grant(&other).await.unwrap();
+    db.store
+        .insert_tokens(&[
+            token("r1", TokenKind::Refresh, &g),
+            token("a1", TokenKind::Access, &g),
+            token("r2", TokenKind::Refresh, &other),
+        ])
+        .await
+        .unwrap();
+
+    db.store.revoke_grant("g1", NOW + 10).await.unwrap();
+
+    let revoked = db.store.grant("g1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(NOW + 10));
+    for hash in ["r1", "a1"] {
+        let t = db.store.token(hash).await.unwrap().unwrap();
+        assert_eq!(t.revoked_at, Some(NOW + 10), "{hash}");
+    }
+    let untouched = db.store.token("r2").await.unwrap().unwrap();
+    assert_eq!(untouched.revoked_at, None);
+    // A revoked refresh token presented again is a replay, not a rotation.
+    let again = db.store.rotate_refresh("r1", NOW + 11).await.unwrap();
+    assert!(matches!(again, RefreshRotation::Replayed(_)), "{again:?}");
+}
+
+#[tokio::test]
+async fn cap_refresh_grants_revokes_the_oldest() {
+    let db = db().await;
+    let (user, client) = user_and_client(&db.store).await;
+    for (i, id) in ["old", "mid", "new"].into_iter().enumerate() {
+        let g = grant(id, &user.id, &client, NOW + i as i64);
+        db.store.create_grant(&g).await.unwrap();
+        let hash = format!("r-{id}");
+        db.store
+            .insert_tokens(&[token(&hash, TokenKind::Refresh, &g)])
+            .await
+            .unwrap();
+    }
+
+    db.store
+        .cap_refresh_grants(&client, &user.id, 2, NOW + 100)
+        .await
+        .unwrap();
+
+    let revoked = |id: &'static str| {
+        let store = &db.store;
+        async move { store.grant(id).await.unwrap().unwrap().revoked_at.is_some() }
+    };
+    assert!(revoked("old").await);
+    assert!(!revoked("mid").await);
+    assert!(!revoked("new").await);
+    let t = db.store.token("r-old").await.unwrap().unwrap();
+    assert_eq!(t.revoked_at, Some(NOW + 100));
+}
+
+#[tokio::test]
+async fn session_expires() {
+    let db = db().await;
+    assert!(
+        SessionRepo::create(&db.store, "s1", b"data", NOW + 10)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !SessionRepo::create(&db.store, "s1", b"other", NOW + 10)
+            .await
+            .unwrap()
+    );
+
+    let live = db.store.load("s1", NOW + 9).await.unwrap();
+    assert_eq!(live.as_deref(), Some(&b"data"[..]));
+    assert_eq!(db.store.load("s1", NOW + 10).await.unwrap(), None);
+
+    // And the purge removes it for good.
+    assert_eq!(db.store.purge_expired(NOW + 10).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_writers_do_not_get_busy() {
+    let db = db().await;
+    let store = Arc::new(db.store.clone());
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record(&AuditEvent {
+                        at: NOW + i,
+                        event: "signin".into(),
+                        user_id: None,
+                        client_id: None,
+                        ip: None,
+                        user_agent: None,
+                        outcome: "success".into(),
+                        detail: Some(i.to_string()),
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let recent = store.recent(100).await.unwrap();
+    assert_eq!(recent.len(), 50);
+    assert_eq!(recent[0].at, NOW + 49, "newest first");
+}

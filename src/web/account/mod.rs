@@ -1,0 +1,39 @@
+//! The account landing page: who is signed in, and a way to sign out.
+
+use crate::auth::session;
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::web::{pages, urls};
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use tower_sessions::Session;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(urls::HOME, get(home))
+}
+
+#[derive(Template)]
+#[template(path = "pages/home.html")]
+struct HomePage {
+    username: Option<String>,
+    csrf: String,
+}
+
+async fn home(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+    let current = session::current(&session, &state).await?;
+    let csrf = match current {
+        Some(_) => session::csrf_token(&session).await?,
+        None => String::new(),
+    };
+    Ok(pages::render(
+        StatusCode::OK,
+        &HomePage {
+            username: current.map(|(_, u)| u.username),
+            csrf,
+        },
+    ))
+}

@@ -1,0 +1,79 @@
+//! The HTTP layer: axum routers by feature, assembled with the cross-cutting layers.
+
+pub mod account;
+pub mod middleware;
+pub mod oidc;
+pub mod pages;
+pub mod signin;
+pub mod urls;
+
+use crate::auth::session::DbSessionStore;
+use crate::oidc::tokens::RequestMeta;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use std::net::SocketAddr;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+pub const SESSION_COOKIE: &str = "keyway_session";
+
+pub fn router(state: AppState) -> Router {
+    let https = state.config.is_https();
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(
+        state.repos.sessions.clone(),
+        state.clock.clone(),
+    ))
+    .with_name(SESSION_COOKIE)
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_secure(https)
+    .with_path("/")
+    .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+        state.config.lifetimes.session_idle as i64,
+    )));
+    let browser = Router::new()
+        .merge(oidc::browser_router())
+        .merge(signin::router())
+        .merge(account::router())
+        .layer(sessions);
+    Router::new()
+        .merge(oidc::api_router())
+        .merge(browser)
+        .route(urls::STYLESHEET, axum::routing::get(stylesheet))
+        .fallback(|| async { crate::error::AppError::not_found() })
+        .with_state(state)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            middleware::security_headers(https, req, next)
+        }))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+}
+
+/// The stylesheet is compiled in, so the binary is all there is to deploy.
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/css/keyway.css"),
+    )
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        Ok(RequestMeta { ip, user_agent })
+    }
+}

@@ -1,0 +1,236 @@
+//! TestApp: a real Keyway on a random loopback port with its own SQLite file, driven over HTTP.
+
+use keyway::app::Application;
+use keyway::clock::ManualClock;
+use keyway::config::{Config, RawConfig};
+use keyway::domain::{GrantType, NewUser, SigningAlg, User};
+use keyway::oidc::clients::{ClientSpec, register};
+use keyway::state::AppState;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub issuer: String,
+    pub clock: ManualClock,
+    pub state: AppState,
+    /// Cookie jar on, redirects off: tests assert on every hop.
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut RawConfig)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut raw = RawConfig {
+            issuer: format!("http://127.0.0.1:{port}"),
+            listen: Some(format!("127.0.0.1:{port}")),
+            database_url: format!("sqlite://{}/keyway.db", dir.path().display()),
+            data_dir: dir.path().display().to_string(),
+            ..RawConfig::default()
+        };
+        tweak(&mut raw);
+        let config = Config::validate(raw).unwrap();
+        let clock = ManualClock::default();
+        let app = Application::build_with(config, Arc::new(clock.clone()), Some(listener))
+            .await
+            .unwrap();
+        let state = app.state().clone();
+        let issuer = state.config.issuer.clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        TestApp {
+            issuer,
+            clock,
+            state,
+            http: http_client(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    pub async fn user(&self, username: &str) -> User {
+        let now = self.clock_now();
+        let user = self
+            .state
+            .repos
+            .users
+            .create(
+                &NewUser {
+                    username: username.into(),
+                    email: Some(format!("{username}@example.com")),
+                    name: Some(format!("User {username}")),
+                    is_admin: false,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let phc = self.state.passwords.hash(PASSWORD).await.unwrap();
+        self.state.repos.passwords.set(&user.id, &phc, now).await.unwrap();
+        user
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use keyway::clock::Clock;
+        self.clock.now()
+    }
+
+    pub async fn client_with(&self, f: impl FnOnce(&mut ClientSpec)) -> TestClient {
+        let mut spec = ClientSpec {
+            name: "Test App".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec!["http://127.0.0.1:9/bye".into()],
+            public: false,
+            grant_types: vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+            ],
+            scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+                "groups".into(),
+                "offline_access".into(),
+                "api".into(),
+            ],
+            first_party: true,
+            id_token_alg: SigningAlg::RS256,
+        };
+        f(&mut spec);
+        let (client, secret) = register(self.state.repos.clients.as_ref(), spec, self.clock_now())
+            .await
+            .unwrap();
+        TestClient {
+            redirect_uri: client.redirect_uris.first().cloned().unwrap_or_default(),
+            id: client.id,
+            secret,
+        }
+    }
+
+    pub async fn client(&self) -> TestClient {
+        self.client_with(|_| {}).await
+    }
+}
+
+/// The value of a hidden input in an HTML page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle).unwrap_or_else(|| panic!("no {name} in page: {html}")) + needle.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].replace("&#x2f;", "/").replace("&amp;", "&")
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location header; status {}", res.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Query parameters of a URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl TestApp {
+    /// Follows an authorization URL through the sign-in form (and consent, when `consent` is set)
+    /// and returns the final redirect to the client.
+    pub async fn authorize_as(&self, http: &reqwest::Client, auth_url: &str, username: &str, consent: bool) -> String {
+        let res = http.get(auth_url).send().await.unwrap();
+        assert_eq!(res.status(), 302, "authorize should redirect to sign-in");
+        let signin = location(&res);
+        if signin.starts_with(REDIRECT) || !signin.starts_with("/signin") {
+            return signin;
+        }
+        let page = http.get(self.url(&signin)).send().await.unwrap().text().await.unwrap();
+        let res = http
+            .post(self.url("/signin"))
+            .form(&[
+                ("csrf", hidden(&page, "csrf")),
+                ("req", hidden(&page, "req")),
+                ("username", username.to_string()),
+                ("password", PASSWORD.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "sign-in should redirect");
+        let resume = location(&res);
+        let res = http.get(self.url(&resume)).send().await.unwrap();
+        if consent && res.status() == 200 {
+            let page = res.text().await.unwrap();
+            let res = http
+                .post(self.url("/authorize/consent"))
+                .form(&[
+                    ("csrf", hidden(&page, "csrf")),
+                    ("req", hidden(&page, "req")),
+                    ("decision", "allow".to_string()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 302);
+            return location(&res);
+        }
+        assert_eq!(res.status(), 302, "resume should redirect to the client");
+        location(&res)
+    }
+
+    /// The redirect for a fresh code flow with PKCE: returns (code, verifier).
+    pub async fn code_for(&self, http: &reqwest::Client, client: &TestClient, username: &str, extra: &str) -> (String, String) {
+        let verifier = "v".repeat(43) + "0123456789";
+        let challenge = keyway::oidc::pkce::s256(&verifier);
+        let url = self.url(&format!(
+            "/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email%20offline_access&state=st&nonce=n1&code_challenge={challenge}&code_challenge_method=S256{extra}",
+            client.id,
+            urlencode(&client.redirect_uri),
+        ));
+        let back = self.authorize_as(http, &url, username, true).await;
+        let q = query(&back);
+        (q.get("code").unwrap_or_else(|| panic!("no code in {back}")).clone(), verifier)
+    }
+
+    /// POST /token with client_secret_basic.
+    pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.post(self.url("/token")).form(form);
+        if let Some(secret) = &client.secret {
+            req = req.basic_auth(&client.id, Some(secret));
+        }
+        req.send().await.unwrap()
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

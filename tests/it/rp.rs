@@ -1,0 +1,158 @@
+//! The full happy path with a real relying party (the `openidconnect` crate): discovery → authorize
+//! with PKCE → sign-in form → consent → code → token → ID token verified against the JWKS →
+//! UserInfo → refresh → introspection → revocation → logout.
+
+use crate::helpers::{TestApp, hidden, http_client, location, query};
+use keyway::domain::SigningAlg;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreRevocableToken, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RevocationUrl, Scope,
+    TokenIntrospectionResponse, TokenResponse,
+};
+
+async fn full_flow(alg: SigningAlg, expected: CoreJwsSigningAlgorithm) {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let client_info = app
+        .client_with(|c| {
+            c.first_party = false;
+            c.id_token_alg = alg;
+        })
+        .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
+        .await
+        .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_info.id.clone()),
+        Some(ClientSecret::new(client_info.secret.clone().unwrap())),
+    )
+    .set_redirect_uri(RedirectUrl::new(client_info.redirect_uri.clone()).unwrap())
+    .set_introspection_url(IntrospectionUrl::new(app.url("/introspect")).unwrap())
+    .set_revocation_url(RevocationUrl::new(app.url("/revoke")).unwrap());
+
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // The browser: sign in, then consent (third-party client).
+    let browser = http_client();
+    let back = app.authorize_as(&browser, auth_url.as_str(), "alice", true).await;
+    assert!(back.starts_with(&client_info.redirect_uri), "{back}");
+    let q = query(&back);
+    assert_eq!(q["state"], *csrf.secret());
+    assert_eq!(q["iss"], app.issuer, "RFC 9207 iss on success");
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(q["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().expect("an ID token");
+    let id_verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![expected]);
+    let claims = id_token.claims(&id_verifier, &nonce).unwrap();
+    assert_eq!(claims.subject().as_str(), alice.id);
+    assert_eq!(claims.preferred_username().unwrap().as_str(), "alice");
+    assert_eq!(claims.email().unwrap().as_str(), "alice@example.com");
+    assert!(claims.auth_time().is_some());
+    assert_eq!(id_token.signing_alg().unwrap(), expected);
+    let at_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&at_hash));
+
+    let info: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.subject().as_str(), alice.id);
+    assert_eq!(info.email().unwrap().as_str(), "alice@example.com");
+
+    let refresh = tokens.refresh_token().expect("offline_access gives a refresh token").clone();
+    let refreshed = client
+        .exchange_refresh_token(&refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "rotation");
+    refreshed.id_token().unwrap().claims(&id_verifier, |_: Option<&Nonce>| Ok(())).unwrap();
+
+    let intro = client
+        .introspect(refreshed.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert!(intro.active());
+
+    client
+        .revoke_token(CoreRevocableToken::from(refreshed.access_token().clone()))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let intro = client
+        .introspect(refreshed.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert!(!intro.active(), "revoked token is inactive");
+
+    // Logout with the ID token as hint, then prompt=none needs a login again.
+    let res = browser
+        .get(app.url(&format!(
+            "/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
+            id_token.to_string(),
+            crate::helpers::urlencode("http://127.0.0.1:9/bye")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "http://127.0.0.1:9/bye?state=bye");
+    let (auth_url, _, _) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_prompt(openidconnect::core::CoreAuthPrompt::None)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let res = browser.get(auth_url.as_str()).send().await.unwrap();
+    assert_eq!(query(&location(&res))["error"], "login_required");
+    let _ = hidden;
+}
+
+#[tokio::test]
+async fn rp_happy_path_rs256() {
+    full_flow(SigningAlg::RS256, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256).await;
+}
+
+#[tokio::test]
+async fn rp_happy_path_eddsa() {
+    full_flow(SigningAlg::EdDSA, CoreJwsSigningAlgorithm::EdDsa).await;
+}
+
+#[tokio::test]
+async fn rp_happy_path_es256() {
+    full_flow(SigningAlg::ES256, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
+}
