@@ -105,7 +105,9 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     .await
     .context("signing keys")?;
     let passwords = Passwords::new(config.password_hash_concurrency);
-    let discovery = crate::oidc::metadata::discovery(&config.issuer).to_string().into();
+    let discovery = crate::oidc::metadata::discovery(&config.issuer)
+        .to_string()
+        .into();
     Ok(AppState {
         config: Arc::new(config),
         repos,

@@ -19,7 +19,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
-#[command(name = "keyway", version, about = "A self-hosted OpenID Connect provider")]
+#[command(
+    name = "keyway",
+    version,
+    about = "A self-hosted OpenID Connect provider"
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -184,7 +188,10 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_failure(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return failure(&format!("cannot start the async runtime: {e}")),
     };
@@ -212,11 +219,18 @@ fn clap_failure(e: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = writeln!(std::io::stderr(), "error: a subcommand is required (see --help)");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: a subcommand is required (see --help)"
+            );
             ExitCode::from(2)
         }
         _ => {
-            let _ = writeln!(std::io::stderr(), "error: {}", clap_one_line(&e.to_string()));
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                clap_one_line(&e.to_string())
+            );
             ExitCode::from(2)
         }
     }
@@ -281,7 +295,11 @@ struct Out {
 impl Out {
     /// Prints `json` in JSON mode, otherwise the human text.
     fn emit(self, json: &Value, human: impl FnOnce() -> String) -> anyhow::Result<()> {
-        let text = if self.json { serde_json::to_string_pretty(json)? } else { human() };
+        let text = if self.json {
+            serde_json::to_string_pretty(json)?
+        } else {
+            human()
+        };
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", text.trim_end_matches('\n'))?;
         stdout.flush()?;
@@ -296,7 +314,9 @@ fn now() -> UnixTime {
 fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // try_init: a subscriber set already (embedding, tests) is not an error worth dying for.
     let _ = if format == "json" {
         builder.json().try_init()
@@ -375,7 +395,12 @@ async fn user(cmd: UserCommand, config: &Config, out: Out) -> anyhow::Result<()>
                         .passwords
                         .set(&user.id, phc, now)
                         .await
-                        .with_context(|| format!("user {:?} was created but its password was not saved", user.username))?;
+                        .with_context(|| {
+                            format!(
+                                "user {:?} was created but its password was not saved",
+                                user.username
+                            )
+                        })?;
                 }
                 Ok(user)
             })
@@ -409,7 +434,9 @@ async fn user(cmd: UserCommand, config: &Config, out: Out) -> anyhow::Result<()>
                 }))
             })
             .await?;
-            out.emit(&serde_json::to_value(&user)?, || format!("user {} disabled", user.username))
+            out.emit(&serde_json::to_value(&user)?, || {
+                format!("user {} disabled", user.username)
+            })
         }
     }
 }
@@ -444,7 +471,12 @@ fn users_table(users: &[User]) -> String {
             ]
         })
         .collect();
-    table(&["ID", "USERNAME", "EMAIL", "NAME", "ADMIN", "DISABLED", "CREATED"], rows)
+    table(
+        &[
+            "ID", "USERNAME", "EMAIL", "NAME", "ADMIN", "DISABLED", "CREATED",
+        ],
+        rows,
+    )
 }
 
 // ---- clients ----
@@ -550,12 +582,19 @@ fn clients_table(clients: &[Client]) -> String {
                 c.id.clone(),
                 c.name.clone(),
                 kind_name(c).to_owned(),
-                c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),
+                c.grant_types
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 c.redirect_uris.join(" "),
             ]
         })
         .collect();
-    table(&["CLIENT_ID", "NAME", "TYPE", "GRANTS", "REDIRECT URIS"], rows)
+    table(
+        &["CLIENT_ID", "NAME", "TYPE", "GRANTS", "REDIRECT URIS"],
+        rows,
+    )
 }
 
 // ---- keys ----
@@ -597,7 +636,11 @@ async fn keys_command(cmd: KeysCommand, config: Config, out: Out) -> anyhow::Res
 }
 
 fn key_status(k: &StoredKey) -> &'static str {
-    if k.retired_at.is_none() { "active" } else { "retired" }
+    if k.retired_at.is_none() {
+        "active"
+    } else {
+        "retired"
+    }
 }
 
 fn key_json(k: &StoredKey) -> Value {
@@ -681,12 +724,23 @@ mod tests {
 
     #[test]
     fn clap_errors_become_one_line() {
-        let e = Cli::try_parse_from(["keyway", "client", "create", "--name", "x", "--grant", "implicit"])
-            .unwrap_err();
+        let e = Cli::try_parse_from([
+            "keyway", "client", "create", "--name", "x", "--grant", "implicit",
+        ])
+        .unwrap_err();
         let line = clap_one_line(&e.to_string());
-        assert!(!line.contains('\n') && !line.starts_with("error:"), "{line}");
-        assert!(line.contains("implicit") && line.contains("authorization_code"), "{line}");
-        assert!(!line.contains("Usage") && !line.contains("For more information"), "{line}");
+        assert!(
+            !line.contains('\n') && !line.starts_with("error:"),
+            "{line}"
+        );
+        assert!(
+            line.contains("implicit") && line.contains("authorization_code"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("Usage") && !line.contains("For more information"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -699,7 +753,8 @@ mod tests {
 
     #[test]
     fn global_flags_work_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["keyway", "user", "list", "--json", "--data-dir", "/tmp/x"]).unwrap();
+        let cli = Cli::try_parse_from(["keyway", "user", "list", "--json", "--data-dir", "/tmp/x"])
+            .unwrap();
         assert!(cli.global.json);
         assert_eq!(cli.global.data_dir.as_deref(), Some("/tmp/x"));
     }

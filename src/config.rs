@@ -143,7 +143,8 @@ impl Config {
 
     /// Configuration from defaults plus the given raw values (tests build it this way).
     pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-        let issuer_url = Url::parse(&raw.issuer).map_err(|e| err("issuer", format!("{:?} is not a URL ({e})", raw.issuer)))?;
+        let issuer_url = Url::parse(&raw.issuer)
+            .map_err(|e| err("issuer", format!("{:?} is not a URL ({e})", raw.issuer)))?;
         if !matches!(issuer_url.scheme(), "http" | "https") {
             return Err(err("issuer", "must be an http or https URL"));
         }
@@ -158,18 +159,35 @@ impl Config {
         if issuer_url.scheme() == "http" && !loopback && !raw.insecure_http {
             return Err(err(
                 "issuer",
-                format!("http is only allowed on a loopback host ({host} is not); use https or set insecure_http = true"),
+                format!(
+                    "http is only allowed on a loopback host ({host} is not); use https or set insecure_http = true"
+                ),
             ));
         }
         let issuer = raw.issuer.trim_end_matches('/').to_owned();
         let listen_text = raw.listen.clone().unwrap_or_else(|| {
-            format!("127.0.0.1:{}", issuer_url.port_or_known_default().filter(|_| issuer_url.port().is_some()).unwrap_or(8080))
+            format!(
+                "127.0.0.1:{}",
+                issuer_url
+                    .port_or_known_default()
+                    .filter(|_| issuer_url.port().is_some())
+                    .unwrap_or(8080)
+            )
         });
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| err("listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080")))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            err(
+                "listen",
+                format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?;
         if !raw.database_url.starts_with("sqlite:") {
-            return Err(err("database_url", format!("{:?} is not supported (use sqlite://path)", raw.database_url)));
+            return Err(err(
+                "database_url",
+                format!(
+                    "{:?} is not supported (use sqlite://path)",
+                    raw.database_url
+                ),
+            ));
         }
         if raw.password_hash_concurrency == 0 {
             return Err(err("password_hash_concurrency", "must be at least 1"));
@@ -193,7 +211,10 @@ impl Config {
         }
         if let Some(k) = &raw.secret_key {
             if crate::crypto::SealingKey::parse(k).is_none() {
-                return Err(err("secret_key", "must be 32 bytes as 64 hex digits or base64"));
+                return Err(err(
+                    "secret_key",
+                    "must be 32 bytes as 64 hex digits or base64",
+                ));
             }
         }
         Ok(Config {
@@ -227,7 +248,9 @@ pub fn is_loopback_host(host: &str) -> bool {
 fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<toml_like::Map> {
     let mut map = toml_like::Map::new();
     for (k, v) in env {
-        let Some(rest) = k.strip_prefix("KEYWAY_") else { continue };
+        let Some(rest) = k.strip_prefix("KEYWAY_") else {
+            continue;
+        };
         if rest == "CONFIG" || rest.is_empty() {
             continue;
         }
@@ -293,7 +316,11 @@ fn one_line_figment_error(e: &figment::Error) -> String {
             None => format!(" (from {})", m.name),
         })
         .unwrap_or_default();
-    let line = if key.is_empty() { format!("{msg}{origin}") } else { format!("{key}: {msg}{origin}") };
+    let line = if key.is_empty() {
+        format!("{msg}{origin}")
+    } else {
+        format!("{key}: {msg}{origin}")
+    };
     line.replace('\n', " ")
 }
 
@@ -302,8 +329,15 @@ mod tests {
     use super::*;
 
     fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::load(Some(PathBuf::from("/nonexistent/keyway.toml")), &env, &Overrides::default())
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(
+            Some(PathBuf::from("/nonexistent/keyway.toml")),
+            &env,
+            &Overrides::default(),
+        )
     }
 
     #[test]
@@ -316,19 +350,33 @@ mod tests {
 
     #[test]
     fn env_nested_and_listen_from_issuer_port() {
-        let c = load(&[("KEYWAY_ISSUER", "http://127.0.0.1:9999"), ("KEYWAY_LIFETIMES__ACCESS_TOKEN", "60")]).unwrap();
+        let c = load(&[
+            ("KEYWAY_ISSUER", "http://127.0.0.1:9999"),
+            ("KEYWAY_LIFETIMES__ACCESS_TOKEN", "60"),
+        ])
+        .unwrap();
         assert_eq!(c.listen.port(), 9999);
         assert_eq!(c.lifetimes.access_token, 60);
     }
 
     #[test]
     fn bad_values_name_the_setting() {
-        let e = load(&[("KEYWAY_ISSUER", "http://example.com")]).unwrap_err().to_string();
+        let e = load(&[("KEYWAY_ISSUER", "http://example.com")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("issuer") && e.contains("loopback"), "{e}");
-        let e = load(&[("KEYWAY_ISSUER", "https://example.com/?a=b")]).unwrap_err().to_string();
+        let e = load(&[("KEYWAY_ISSUER", "https://example.com/?a=b")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("query"), "{e}");
         let e = load(&[("KEYWAY_NOPE", "1")]).unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("unknown"), "{e}");
-        assert!(load(&[("KEYWAY_ISSUER", "http://example.com"), ("KEYWAY_INSECURE_HTTP", "true")]).is_ok());
+        assert!(
+            load(&[
+                ("KEYWAY_ISSUER", "http://example.com"),
+                ("KEYWAY_INSECURE_HTTP", "true")
+            ])
+            .is_ok()
+        );
     }
 }

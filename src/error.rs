@@ -52,7 +52,11 @@ impl AppError {
         Self::page(StatusCode::BAD_REQUEST, title, message)
     }
     pub fn not_found() -> Self {
-        Self::page(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+        Self::page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing at this address.",
+        )
     }
     /// 400 with an RFC 6749 error code.
     pub fn oauth(error: &'static str, description: impl Into<String>) -> Self {
@@ -76,7 +80,13 @@ impl AppError {
 /// `error_description` must be printable ASCII without `"` or `\` (RFC 6749 §5.2).
 pub fn sanitize_description(s: &str) -> String {
     s.chars()
-        .map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { ' ' })
+        .map(|c| {
+            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect()
 }
 
@@ -125,7 +135,9 @@ impl IntoResponse for AppError {
                 let mut res = match error {
                     Some(code) => (
                         status,
-                        axum::Json(serde_json::json!({"error": code, "error_description": description})),
+                        axum::Json(
+                            serde_json::json!({"error": code, "error_description": description}),
+                        ),
                     )
                         .into_response(),
                     None => status.into_response(),
@@ -144,7 +156,8 @@ impl IntoResponse for AppError {
                         "error": "server_error",
                         "error_description": format!("internal error, request id {}", ctx.id),
                     });
-                    let mut res = (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+                    let mut res =
+                        (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
                     res.headers_mut()
                         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                     res

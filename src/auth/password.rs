@@ -23,7 +23,8 @@ impl std::fmt::Debug for Passwords {
 }
 
 fn argon2() -> anyhow::Result<Argon2<'static>> {
-    let params = Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+    let params =
+        Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -49,7 +50,9 @@ fn hash_blocking(password: &[u8]) -> anyhow::Result<String> {
 }
 
 fn verify_blocking(phc: &str, password: &[u8]) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else { return false };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
     // Verify with our parameters' implementation; the PHC string carries its own params.
     argon2().is_ok_and(|a| a.verify_password(password, &parsed).is_ok())
 }

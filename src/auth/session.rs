@@ -41,12 +41,17 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let data = serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data = serde_json::to_vec(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         // Ids are 128 random bits; a collision is practically impossible, but retrying is cheap.
         for _ in 0..4 {
             if self
                 .repo
-                .create(&record.id.to_string(), &data, record.expiry_date.unix_timestamp())
+                .create(
+                    &record.id.to_string(),
+                    &data,
+                    record.expiry_date.unix_timestamp(),
+                )
                 .await
                 .map_err(backend)?
             {
@@ -58,22 +63,37 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data = serde_json::to_vec(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         self.repo
-            .save(&record.id.to_string(), &data, record.expiry_date.unix_timestamp())
+            .save(
+                &record.id.to_string(),
+                &data,
+                record.expiry_date.unix_timestamp(),
+            )
             .await
             .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(data) = self.repo.load(&id.to_string(), self.clock.now()).await.map_err(backend)? else {
+        let Some(data) = self
+            .repo
+            .load(&id.to_string(), self.clock.now())
+            .await
+            .map_err(backend)?
+        else {
             return Ok(None);
         };
-        let data = serde_json::from_slice(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let data = serde_json::from_slice(&data)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         // The stored expiry is re-derived by the session layer on save; loading only needs it set.
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(self.clock.now() + 60)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -141,7 +161,10 @@ pub async fn sign_in(session: &Session, user: &User, amr: &str, now: i64) -> App
     };
     session.insert(AUTH, &auth).await.map_err(session_err)?;
     // A new CSRF token for the new identity.
-    session.insert(CSRF, random_token()?).await.map_err(session_err)?;
+    session
+        .insert(CSRF, random_token()?)
+        .await
+        .map_err(session_err)?;
     Ok(auth)
 }
 
@@ -177,7 +200,11 @@ struct Pending(BTreeMap<String, AuthRequest>);
 
 /// Parks an authorization request while the user signs in or consents; returns its id.
 pub async fn park(session: &Session, req: &AuthRequest) -> AppResult<String> {
-    let mut pending: Pending = session.get(PENDING).await.map_err(session_err)?.unwrap_or_default();
+    let mut pending: Pending = session
+        .get(PENDING)
+        .await
+        .map_err(session_err)?
+        .unwrap_or_default();
     while pending.0.len() >= MAX_PENDING {
         let oldest = pending
             .0
@@ -193,28 +220,49 @@ pub async fn park(session: &Session, req: &AuthRequest) -> AppResult<String> {
     }
     let id = crate::crypto::random_id()?;
     pending.0.insert(id.clone(), req.clone());
-    session.insert(PENDING, &pending).await.map_err(session_err)?;
+    session
+        .insert(PENDING, &pending)
+        .await
+        .map_err(session_err)?;
     Ok(id)
 }
 
 pub async fn parked(session: &Session, id: &str) -> AppResult<Option<AuthRequest>> {
-    let pending: Pending = session.get(PENDING).await.map_err(session_err)?.unwrap_or_default();
+    let pending: Pending = session
+        .get(PENDING)
+        .await
+        .map_err(session_err)?
+        .unwrap_or_default();
     Ok(pending.0.get(id).cloned())
 }
 
 pub async fn unpark(session: &Session, id: &str) -> AppResult<Option<AuthRequest>> {
-    let mut pending: Pending = session.get(PENDING).await.map_err(session_err)?.unwrap_or_default();
+    let mut pending: Pending = session
+        .get(PENDING)
+        .await
+        .map_err(session_err)?
+        .unwrap_or_default();
     let req = pending.0.remove(id);
-    session.insert(PENDING, &pending).await.map_err(session_err)?;
+    session
+        .insert(PENDING, &pending)
+        .await
+        .map_err(session_err)?;
     Ok(req)
 }
 
 /// Records that the user signed in for this waiting request (satisfies prompt=login, max_age).
 pub async fn mark_login_done(session: &Session, id: &str) -> AppResult<()> {
-    let mut pending: Pending = session.get(PENDING).await.map_err(session_err)?.unwrap_or_default();
+    let mut pending: Pending = session
+        .get(PENDING)
+        .await
+        .map_err(session_err)?
+        .unwrap_or_default();
     if let Some(r) = pending.0.get_mut(id) {
         r.login_done = true;
-        session.insert(PENDING, &pending).await.map_err(session_err)?;
+        session
+            .insert(PENDING, &pending)
+            .await
+            .map_err(session_err)?;
     }
     Ok(())
 }

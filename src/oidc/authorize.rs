@@ -85,7 +85,9 @@ pub fn check_client_and_redirect<'a>(
     client: Option<&Client>,
 ) -> Result<&'a str, AuthorizeError> {
     if dups.iter().any(|d| d == "client_id" || d == "redirect_uri") {
-        return Err(AuthorizeError::Page("The request repeats client_id or redirect_uri.".into()));
+        return Err(AuthorizeError::Page(
+            "The request repeats client_id or redirect_uri.".into(),
+        ));
     }
     let Some(client) = client else {
         return Err(AuthorizeError::Page(
@@ -97,7 +99,9 @@ pub fn check_client_and_redirect<'a>(
         ));
     };
     let Some(redirect_uri) = params.get("redirect_uri") else {
-        return Err(AuthorizeError::Page("The request has no redirect_uri.".into()));
+        return Err(AuthorizeError::Page(
+            "The request has no redirect_uri.".into(),
+        ));
     };
     if !redirect::matches_registered(redirect_uri, &client.redirect_uris) {
         return Err(AuthorizeError::Page(
@@ -134,27 +138,50 @@ pub fn validate(
         description: description.to_owned(),
     };
     if let Some(d) = dups.first() {
-        return Err(fail("invalid_request", &format!("parameter {d} is repeated")));
+        return Err(fail(
+            "invalid_request",
+            &format!("parameter {d} is repeated"),
+        ));
     }
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
         return Err(fail("invalid_request", "state is too long"));
     }
-    let response_mode = mode.map_err(|_| fail("invalid_request", "response_mode must be query or form_post"))?;
+    let response_mode = mode.map_err(|_| {
+        fail(
+            "invalid_request",
+            "response_mode must be query or form_post",
+        )
+    })?;
     if params.contains_key("request") {
-        return Err(fail("request_not_supported", "the request parameter is not supported"));
+        return Err(fail(
+            "request_not_supported",
+            "the request parameter is not supported",
+        ));
     }
     if params.contains_key("request_uri") {
-        return Err(fail("request_uri_not_supported", "the request_uri parameter is not supported"));
+        return Err(fail(
+            "request_uri_not_supported",
+            "the request_uri parameter is not supported",
+        ));
     }
     match params.get("response_type").map(String::as_str) {
         Some("code") => {}
         None => return Err(fail("invalid_request", "response_type is required")),
-        Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
     }
     if !client.allows(GrantType::AuthorizationCode) {
-        return Err(fail("unauthorized_client", "this client may not use the authorization code flow"));
+        return Err(fail(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
     }
-    let requested = crate::domain::parse_scope(params.get("scope").map(String::as_str).unwrap_or(""));
+    let requested =
+        crate::domain::parse_scope(params.get("scope").map(String::as_str).unwrap_or(""));
     let scopes: Vec<String> = requested
         .into_iter()
         .filter(|s| OIDC_SCOPES.contains(&s.as_str()) && client.scopes.contains(s))
@@ -166,14 +193,27 @@ pub fn validate(
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
         return Err(fail("invalid_request", "nonce is too long"));
     }
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method").map(String::as_str)) {
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method").map(String::as_str),
+    ) {
         (None, None) => None,
-        (None, Some(_)) => return Err(fail("invalid_request", "code_challenge_method without code_challenge")),
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ));
+        }
         (Some(c), Some("S256")) => Some(c.clone()),
         (Some(_), None | Some("plain")) => {
-            return Err(fail("invalid_request", "code_challenge_method must be S256"));
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ));
         }
-        (Some(_), Some(_)) => return Err(fail("invalid_request", "unsupported code_challenge_method")),
+        (Some(_), Some(_)) => {
+            return Err(fail("invalid_request", "unsupported code_challenge_method"));
+        }
     };
     if let Some(c) = &code_challenge {
         if !pkce::is_well_formed(c) {
@@ -181,7 +221,10 @@ pub fn validate(
         }
     }
     if code_challenge.is_none() && client.kind() == ClientKind::Public {
-        return Err(fail("invalid_request", "PKCE (code_challenge with S256) is required for public clients"));
+        return Err(fail(
+            "invalid_request",
+            "PKCE (code_challenge with S256) is required for public clients",
+        ));
     }
     let prompts: Vec<&str> = params
         .get("prompt")
@@ -194,31 +237,37 @@ pub fn validate(
     }
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
     }
-    let max_age = match params.get("max_age") {
-        None => None,
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer"))?,
-        ),
-    };
+    let max_age =
+        match params.get("max_age") {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                fail("invalid_request", "max_age must be a non-negative integer")
+            })?),
+        };
     let hint_sub = match params.get("id_token_hint") {
         None => None,
         Some(t) => {
             let claims = keys
                 .verify(t)
                 .filter(|c| c.get("iss").and_then(|v| v.as_str()) == Some(issuer))
-                .ok_or_else(|| fail("invalid_request", "id_token_hint is not a valid ID token from this server"))?;
-            claims.get("sub").and_then(|v| v.as_str()).map(str::to_owned)
+                .ok_or_else(|| {
+                    fail(
+                        "invalid_request",
+                        "id_token_hint is not a valid ID token from this server",
+                    )
+                })?;
+            claims
+                .get("sub")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
         }
     };
-    let login_hint = params
-        .get("login_hint")
-        .filter(|h| h.len() <= 256)
-        .cloned();
+    let login_hint = params.get("login_hint").filter(|h| h.len() <= 256).cloned();
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -250,7 +299,11 @@ impl AuthRequest {
 }
 
 /// Response parameters: `code` or `error`/`error_description`, then `state` and `iss` (RFC 9207).
-pub fn response_params(reply: &ReplyTo, issuer: &str, body: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+pub fn response_params(
+    reply: &ReplyTo,
+    issuer: &str,
+    body: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
     let mut p = body;
     if let Some(s) = &reply.state {
         p.push(("state", s.clone()));

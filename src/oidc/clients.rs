@@ -42,12 +42,15 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("redirect URI {uri:?} must not contain whitespace"));
     }
-    let url = Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not an absolute URL ({e})"))?;
+    let url = Url::parse(uri)
+        .map_err(|e| format!("redirect URI {uri:?} is not an absolute URL ({e})"))?;
     if url.fragment().is_some() {
         return Err(format!("redirect URI {uri:?} must not contain a fragment"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("redirect URI {uri:?} must not contain user credentials"));
+        return Err(format!(
+            "redirect URI {uri:?} must not contain user credentials"
+        ));
     }
     match url.scheme() {
         "https" => Ok(()),
@@ -77,7 +80,9 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
 
 /// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 fn dedup_in_order<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
@@ -101,7 +106,9 @@ fn normalize(spec: ClientSpec) -> Result<ClientSpec, RegisterError> {
         return Err(invalid("client name must not be empty"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(invalid(format!("client name must be at most {MAX_NAME_CHARS} characters")));
+        return Err(invalid(format!(
+            "client name must be at most {MAX_NAME_CHARS} characters"
+        )));
     }
     if name.chars().any(char::is_control) {
         return Err(invalid("client name must not contain control characters"));
@@ -116,12 +123,18 @@ fn normalize(spec: ClientSpec) -> Result<ClientSpec, RegisterError> {
             "a public client cannot use client_credentials (it has no secret to authenticate with)",
         ));
     }
-    if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err(invalid("refresh_token needs authorization_code, which is how refresh tokens are issued"));
+    if grant_types.contains(&GrantType::RefreshToken)
+        && !grant_types.contains(&GrantType::AuthorizationCode)
+    {
+        return Err(invalid(
+            "refresh_token needs authorization_code, which is how refresh tokens are issued",
+        ));
     }
     let redirect_uris = dedup_in_order(&spec.redirect_uris);
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-        return Err(invalid("at least one redirect URI is required for authorization_code"));
+        return Err(invalid(
+            "at least one redirect URI is required for authorization_code",
+        ));
     }
     for uri in &redirect_uris {
         validate_redirect_uri(uri).map_err(invalid)?;
@@ -199,7 +212,11 @@ mod tests {
             "com.example.app:/oauth2redirect",
             "com.example.app://callback",
         ] {
-            assert!(validate_redirect_uri(ok).is_ok(), "{ok}: {:?}", validate_redirect_uri(ok));
+            assert!(
+                validate_redirect_uri(ok).is_ok(),
+                "{ok}: {:?}",
+                validate_redirect_uri(ok)
+            );
         }
     }
 
@@ -243,13 +260,34 @@ mod tests {
     #[test]
     fn defaults_and_rules() {
         let s = normalize(spec()).unwrap();
-        assert_eq!(s.grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
+        assert_eq!(
+            s.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
         assert_eq!(s.scopes, OIDC_SCOPES);
 
         let e = |s: ClientSpec| normalize(s).unwrap_err().to_string();
-        assert!(e(ClientSpec { name: " ".into(), ..spec() }).contains("name"));
-        assert!(e(ClientSpec { name: "x".repeat(101), ..spec() }).contains("100"));
-        assert!(e(ClientSpec { redirect_uris: vec![], ..spec() }).contains("redirect URI"));
+        assert!(
+            e(ClientSpec {
+                name: " ".into(),
+                ..spec()
+            })
+            .contains("name")
+        );
+        assert!(
+            e(ClientSpec {
+                name: "x".repeat(101),
+                ..spec()
+            })
+            .contains("100")
+        );
+        assert!(
+            e(ClientSpec {
+                redirect_uris: vec![],
+                ..spec()
+            })
+            .contains("redirect URI")
+        );
         assert!(
             e(ClientSpec {
                 public: true,
@@ -259,10 +297,19 @@ mod tests {
             })
             .contains("public")
         );
-        assert!(e(ClientSpec { scopes: vec!["open id".into()], ..spec() }).contains("scope"));
         assert!(
-            e(ClientSpec { post_logout_redirect_uris: vec!["http://example.com/".into()], ..spec() })
-                .contains("post-logout")
+            e(ClientSpec {
+                scopes: vec!["open id".into()],
+                ..spec()
+            })
+            .contains("scope")
+        );
+        assert!(
+            e(ClientSpec {
+                post_logout_redirect_uris: vec!["http://example.com/".into()],
+                ..spec()
+            })
+            .contains("post-logout")
         );
         // A machine client needs no redirect URI.
         assert!(

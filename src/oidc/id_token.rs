@@ -31,7 +31,9 @@ pub fn scope_claims(user: &User, scopes: &[String], groups: &[String]) -> Map<St
 /// `at_hash`: the left half of the hash that matches the signing algorithm, base64url.
 pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     let digest: Vec<u8> = match alg {
-        SigningAlg::RS256 | SigningAlg::ES256 => crate::crypto::sha256(access_token.as_bytes()).to_vec(),
+        SigningAlg::RS256 | SigningAlg::ES256 => {
+            crate::crypto::sha256(access_token.as_bytes()).to_vec()
+        }
         // Ed25519 signs with SHA-512, so its hash claims use SHA-512 too.
         SigningAlg::EdDSA => openssl::sha::sha512(access_token.as_bytes()).to_vec(),
     };
@@ -80,7 +82,10 @@ mod tests {
     fn at_hash_example_from_oidc_core() {
         // OIDC Core A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" → at_hash "77QmUPtjPfzWtF2AnpK9RQ".
         assert_eq!(
-            super::at_hash(crate::domain::SigningAlg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            super::at_hash(
+                crate::domain::SigningAlg::RS256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
     }

@@ -93,7 +93,11 @@ impl KeySet {
         header.set_token_type("JWT");
         header.set_key_id(key.kid.clone());
         let payload = serde_json::to_vec(claims)?;
-        Ok(josekit::jws::serialize_compact(&payload, &header, key.signer.as_ref())?)
+        Ok(josekit::jws::serialize_compact(
+            &payload,
+            &header,
+            key.signer.as_ref(),
+        )?)
     }
 
     /// Verifies a JWS signed by any published key, returning its claims. Expiry is not checked.
@@ -159,10 +163,17 @@ async fn insert_new(
 }
 
 /// Generates a key for every algorithm that has no current one.
-pub async fn ensure_keys(repo: &dyn KeyRepo, sealing: &SealingKey, now: UnixTime) -> anyhow::Result<()> {
+pub async fn ensure_keys(
+    repo: &dyn KeyRepo,
+    sealing: &SealingKey,
+    now: UnixTime,
+) -> anyhow::Result<()> {
     let keys = repo.list().await?;
     for alg in SigningAlg::ALL {
-        if !keys.iter().any(|k| k.alg == alg.as_str() && k.retired_at.is_none()) {
+        if !keys
+            .iter()
+            .any(|k| k.alg == alg.as_str() && k.retired_at.is_none())
+        {
             insert_new(repo, sealing, alg, now).await?;
         }
     }
@@ -171,7 +182,11 @@ pub async fn ensure_keys(repo: &dyn KeyRepo, sealing: &SealingKey, now: UnixTime
 
 /// Adds a new key per algorithm, makes it the signing key and retires the old ones, which stay in
 /// the JWKS until tokens signed with them have expired. Returns the new kids.
-pub async fn rotate(repo: &dyn KeyRepo, sealing: &SealingKey, now: UnixTime) -> anyhow::Result<Vec<String>> {
+pub async fn rotate(
+    repo: &dyn KeyRepo,
+    sealing: &SealingKey,
+    now: UnixTime,
+) -> anyhow::Result<Vec<String>> {
     let mut kids = Vec::new();
     for alg in SigningAlg::ALL {
         let kid = insert_new(repo, sealing, alg, now).await?;
@@ -198,7 +213,9 @@ async fn load(
     let mut published = Vec::new();
     // Oldest first, so the newest current key of each algorithm wins.
     for key in keys {
-        let Some(alg) = SigningAlg::parse(&key.alg) else { continue };
+        let Some(alg) = SigningAlg::parse(&key.alg) else {
+            continue;
+        };
         if !still_published(&key, now, id_token_ttl) {
             continue;
         }
@@ -217,7 +234,13 @@ async fn load(
                 SigningAlg::ES256 => Box::new(ES256.signer_from_der(&der)?),
                 SigningAlg::EdDSA => Box::new(EdDSA.signer_from_der(&der)?),
             };
-            active.insert(alg, ActiveKey { kid: key.kid, signer });
+            active.insert(
+                alg,
+                ActiveKey {
+                    kid: key.kid,
+                    signer,
+                },
+            );
         }
     }
     // Newest keys first in the document: clients that pick the first match pick the current one.
@@ -232,9 +255,14 @@ async fn load(
 
 /// The instance's sealing key: `secret_key` from the configuration, else a key file in data_dir
 /// created (mode 0600) on first start.
-pub fn sealing_key(secret_key: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<SealingKey> {
+pub fn sealing_key(
+    secret_key: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<SealingKey> {
     if let Some(text) = secret_key {
-        return SealingKey::parse(text).ok_or_else(|| anyhow::anyhow!("secret_key: must be 32 bytes as 64 hex digits or base64"));
+        return SealingKey::parse(text).ok_or_else(|| {
+            anyhow::anyhow!("secret_key: must be 32 bytes as 64 hex digits or base64")
+        });
     }
     let path = data_dir.join("secret.key");
     match std::fs::read_to_string(&path) {

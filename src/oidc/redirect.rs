@@ -7,7 +7,9 @@ pub fn matches_registered(requested: &str, registered: &[String]) -> bool {
     if registered.iter().any(|r| r == requested) {
         return true;
     }
-    let Ok(req) = Url::parse(requested) else { return false };
+    let Ok(req) = Url::parse(requested) else {
+        return false;
+    };
     if req.scheme() != "http" || !is_loopback_ip_literal(&req) {
         return false;
     }
@@ -39,7 +41,9 @@ fn is_loopback_ip_literal(u: &Url) -> bool {
 
 fn strip_port(s: &str) -> String {
     // http://HOST[:PORT]/rest  →  http://HOST/rest
-    let Some(rest) = s.strip_prefix("http://") else { return s.to_owned() };
+    let Some(rest) = s.strip_prefix("http://") else {
+        return s.to_owned();
+    };
     let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
     let host = match authority.rfind(':') {
         Some(i) if !authority[i..].contains(']') => &authority[..i],

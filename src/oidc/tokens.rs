@@ -25,18 +25,28 @@ pub struct ClientCredentials {
 }
 
 /// Authenticates the client (client_secret_basic, client_secret_post, or none for public clients).
-pub async fn authenticate_client(state: &AppState, creds: &ClientCredentials, allow_public: bool) -> AppResult<Client> {
+pub async fn authenticate_client(
+    state: &AppState,
+    creds: &ClientCredentials,
+    allow_public: bool,
+) -> AppResult<Client> {
     let basic = creds.basic.is_some();
     if creds.malformed_header {
         return Err(AppError::invalid_client(true));
     }
     if basic && creds.form_secret.is_some() {
-        return Err(AppError::oauth("invalid_request", "use one client authentication method"));
+        return Err(AppError::oauth(
+            "invalid_request",
+            "use one client authentication method",
+        ));
     }
     let (id, secret) = match (&creds.basic, &creds.form_id, &creds.form_secret) {
         (Some((id, secret)), form_id, _) => {
             if form_id.as_ref().is_some_and(|f| f != id) {
-                return Err(AppError::oauth("invalid_request", "client_id does not match the authenticated client"));
+                return Err(AppError::oauth(
+                    "invalid_request",
+                    "client_id does not match the authenticated client",
+                ));
             }
             (id.clone(), Some(secret.clone()))
         }
@@ -77,7 +87,9 @@ pub struct TokenResponse {
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("TokenResponse")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,7 +109,15 @@ pub struct RequestMeta {
     pub user_agent: Option<String>,
 }
 
-fn audit(event: &str, user: Option<&str>, client: &str, outcome: &str, meta: &RequestMeta, now: i64, detail: Option<&str>) -> AuditEvent {
+fn audit(
+    event: &str,
+    user: Option<&str>,
+    client: &str,
+    outcome: &str,
+    meta: &RequestMeta,
+    now: i64,
+    detail: Option<&str>,
+) -> AuditEvent {
     AuditEvent {
         at: now,
         event: event.into(),
@@ -114,7 +134,12 @@ fn invalid_grant(description: &str) -> AppError {
     AppError::oauth("invalid_grant", description)
 }
 
-pub async fn token(state: &AppState, client: &Client, req: TokenRequest, meta: &RequestMeta) -> AppResult<TokenResponse> {
+pub async fn token(
+    state: &AppState,
+    client: &Client,
+    req: TokenRequest,
+    meta: &RequestMeta,
+) -> AppResult<TokenResponse> {
     let grant_type = req
         .grant_type
         .as_deref()
@@ -122,7 +147,10 @@ pub async fn token(state: &AppState, client: &Client, req: TokenRequest, meta: &
     let grant = GrantType::parse(grant_type)
         .ok_or_else(|| AppError::oauth("unsupported_grant_type", "unsupported grant_type"))?;
     if !client.allows(grant) {
-        return Err(AppError::oauth("unauthorized_client", "this client may not use this grant type"));
+        return Err(AppError::oauth(
+            "unauthorized_client",
+            "this client may not use this grant type",
+        ));
     }
     match grant {
         GrantType::AuthorizationCode => exchange_code(state, client, req, meta).await,
@@ -131,9 +159,17 @@ pub async fn token(state: &AppState, client: &Client, req: TokenRequest, meta: &
     }
 }
 
-async fn exchange_code(state: &AppState, client: &Client, req: TokenRequest, meta: &RequestMeta) -> AppResult<TokenResponse> {
+async fn exchange_code(
+    state: &AppState,
+    client: &Client,
+    req: TokenRequest,
+    meta: &RequestMeta,
+) -> AppResult<TokenResponse> {
     let now = state.now();
-    let code = req.code.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "code is required"))?;
+    let code = req
+        .code
+        .as_deref()
+        .ok_or_else(|| AppError::oauth("invalid_request", "code is required"))?;
     let redirect_uri = req
         .redirect_uri
         .as_deref()
@@ -144,30 +180,46 @@ async fn exchange_code(state: &AppState, client: &Client, req: TokenRequest, met
             // RFC 6749 §4.1.2: a replayed code revokes everything issued from it.
             state.repos.tokens.revoke_grant(&c.grant_id, now).await?;
             state
-                .audit(audit("code_replay", Some(&c.user_id), &client.id, "failure", meta, now, Some("grant revoked")))
+                .audit(audit(
+                    "code_replay",
+                    Some(&c.user_id),
+                    &client.id,
+                    "failure",
+                    meta,
+                    now,
+                    Some("grant revoked"),
+                ))
                 .await;
             return Err(invalid_grant("the authorization code was already used"));
         }
         CodeRedemption::Redeemed(c) => c,
     };
     if code.client_id != client.id {
-        return Err(invalid_grant("the authorization code was issued to another client"));
+        return Err(invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     if code.expires_at <= now {
         return Err(invalid_grant("the authorization code has expired"));
     }
     if code.redirect_uri != redirect_uri {
-        return Err(invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     match (&code.code_challenge, &req.code_verifier) {
         (Some(challenge), Some(verifier)) => {
             if !pkce::verify(verifier, challenge) {
-                return Err(invalid_grant("code_verifier does not match the code_challenge"));
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
         }
         (Some(_), None) => return Err(invalid_grant("code_verifier is required")),
         (None, Some(_)) => {
-            return Err(invalid_grant("code_verifier sent but no code_challenge was in the authorization request"));
+            return Err(invalid_grant(
+                "code_verifier sent but no code_challenge was in the authorization request",
+            ));
         }
         (None, None) => {}
     }
@@ -186,9 +238,26 @@ async fn exchange_code(state: &AppState, client: &Client, req: TokenRequest, met
         revoked_at: None,
     };
     state.repos.tokens.create_grant(&grant).await?;
-    let response = issue(state, client, &user, &grant, &scopes, code.nonce.as_deref(), now).await?;
+    let response = issue(
+        state,
+        client,
+        &user,
+        &grant,
+        &scopes,
+        code.nonce.as_deref(),
+        now,
+    )
+    .await?;
     state
-        .audit(audit("token", Some(&user.id), &client.id, "success", meta, now, Some("authorization_code")))
+        .audit(audit(
+            "token",
+            Some(&user.id),
+            &client.id,
+            "success",
+            meta,
+            now,
+            Some("authorization_code"),
+        ))
         .await;
     Ok(response)
 }
@@ -224,7 +293,8 @@ async fn issue(
         consumed_at: None,
         revoked_at: None,
     }];
-    let wants_refresh = client.allows(GrantType::RefreshToken) && scopes.iter().any(|s| s == "offline_access");
+    let wants_refresh =
+        client.allows(GrantType::RefreshToken) && scopes.iter().any(|s| s == "offline_access");
     let refresh = if wants_refresh {
         let token = random_token()?;
         rows.push(StoredToken {
@@ -292,7 +362,12 @@ async fn issue(
     })
 }
 
-async fn refresh(state: &AppState, client: &Client, req: TokenRequest, meta: &RequestMeta) -> AppResult<TokenResponse> {
+async fn refresh(
+    state: &AppState,
+    client: &Client,
+    req: TokenRequest,
+    meta: &RequestMeta,
+) -> AppResult<TokenResponse> {
     let now = state.now();
     let presented = req
         .refresh_token
@@ -314,7 +389,15 @@ async fn refresh(state: &AppState, client: &Client, req: TokenRequest, meta: &Re
                 state.repos.tokens.revoke_grant(g, now).await?;
             }
             state
-                .audit(audit("refresh_replay", t.user_id.as_deref(), &client.id, "failure", meta, now, Some("grant revoked")))
+                .audit(audit(
+                    "refresh_replay",
+                    t.user_id.as_deref(),
+                    &client.id,
+                    "failure",
+                    meta,
+                    now,
+                    Some("grant revoked"),
+                ))
                 .await;
             return Err(invalid_grant("the refresh token was already used"));
         }
@@ -341,7 +424,10 @@ async fn refresh(state: &AppState, client: &Client, req: TokenRequest, meta: &Re
         Some(s) => {
             let asked = parse_scope(s);
             if !asked.iter().all(|a| granted.contains(a)) {
-                return Err(AppError::oauth("invalid_scope", "scope exceeds the original grant"));
+                return Err(AppError::oauth(
+                    "invalid_scope",
+                    "scope exceeds the original grant",
+                ));
             }
             asked
         }
@@ -350,14 +436,30 @@ async fn refresh(state: &AppState, client: &Client, req: TokenRequest, meta: &Re
     // which is the client's choice to make.
     let response = issue(state, client, &user, &grant, &scopes, None, now).await?;
     state
-        .audit(audit("token", Some(&user.id), &client.id, "success", meta, now, Some("refresh_token")))
+        .audit(audit(
+            "token",
+            Some(&user.id),
+            &client.id,
+            "success",
+            meta,
+            now,
+            Some("refresh_token"),
+        ))
         .await;
     Ok(response)
 }
 
-async fn client_credentials(state: &AppState, client: &Client, req: TokenRequest, meta: &RequestMeta) -> AppResult<TokenResponse> {
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    req: TokenRequest,
+    meta: &RequestMeta,
+) -> AppResult<TokenResponse> {
     if client.kind() != ClientKind::Confidential {
-        return Err(AppError::oauth("unauthorized_client", "public clients cannot use client_credentials"));
+        return Err(AppError::oauth(
+            "unauthorized_client",
+            "public clients cannot use client_credentials",
+        ));
     }
     let now = state.now();
     // User-related scopes mean nothing without a user.
@@ -372,7 +474,10 @@ async fn client_credentials(state: &AppState, client: &Client, req: TokenRequest
         Some(s) => {
             let asked = parse_scope(s);
             if let Some(bad) = asked.iter().find(|a| !allowed.contains(a)) {
-                return Err(AppError::oauth("invalid_scope", format!("scope {bad} is not allowed for this client")));
+                return Err(AppError::oauth(
+                    "invalid_scope",
+                    format!("scope {bad} is not allowed for this client"),
+                ));
             }
             asked
         }
@@ -411,7 +516,9 @@ async fn client_credentials(state: &AppState, client: &Client, req: TokenRequest
 pub async fn revoke(state: &AppState, client: &Client, token: &str) -> AppResult<()> {
     let now = state.now();
     let hash = token_hash(token);
-    let Some(t) = state.repos.tokens.token(&hash).await? else { return Ok(()) };
+    let Some(t) = state.repos.tokens.token(&hash).await? else {
+        return Ok(());
+    };
     if t.client_id != client.id {
         return Ok(());
     }
@@ -431,7 +538,9 @@ pub struct BearerContext {
 /// Looks up an access token for UserInfo: live, its grant live, its user active.
 pub async fn bearer(state: &AppState, token: &str) -> AppResult<Option<BearerContext>> {
     let now = state.now();
-    let Some(t) = state.repos.tokens.token(&token_hash(token)).await? else { return Ok(None) };
+    let Some(t) = state.repos.tokens.token(&token_hash(token)).await? else {
+        return Ok(None);
+    };
     if t.kind != TokenKind::Access || !t.is_active(now) {
         return Ok(None);
     }
@@ -449,7 +558,9 @@ pub async fn bearer(state: &AppState, token: &str) -> AppResult<Option<BearerCon
 pub async fn introspect(state: &AppState, client: &Client, token: &str) -> AppResult<Value> {
     let now = state.now();
     let inactive = json!({"active": false});
-    let Some(t) = state.repos.tokens.token(&token_hash(token)).await? else { return Ok(inactive) };
+    let Some(t) = state.repos.tokens.token(&token_hash(token)).await? else {
+        return Ok(inactive);
+    };
     if t.client_id != client.id || !t.is_active(now) {
         return Ok(inactive);
     }

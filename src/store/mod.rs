@@ -90,7 +90,8 @@ pub trait TokenRepo: Send + Sync {
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()>;
     async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>>;
     /// Atomically consumes a live refresh token.
-    async fn rotate_refresh(&self, token_hash: &str, now: UnixTime) -> StoreResult<RefreshRotation>;
+    async fn rotate_refresh(&self, token_hash: &str, now: UnixTime)
+    -> StoreResult<RefreshRotation>;
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
     /// Keeps at most `cap` grants with a live refresh token for this user and client, revoking
     /// the oldest grants beyond it.
@@ -107,7 +108,13 @@ pub trait TokenRepo: Send + Sync {
 pub trait ConsentRepo: Send + Sync {
     /// The scopes this user has consented to for this client (space-separated), if any.
     async fn get(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>>;
-    async fn put(&self, user_id: &str, client_id: &str, scope: &str, now: UnixTime) -> StoreResult<()>;
+    async fn put(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
 }
 
 /// A signing key as stored: the private half sealed with the instance's secret key.
@@ -163,7 +170,11 @@ pub trait AuditRepo: Send + Sync {
 #[async_trait]
 pub trait SetupRepo: Send + Sync {
     /// Replaces any earlier administrator setup token with this one (stored hashed).
-    async fn replace_admin_setup_token(&self, token_hash: &str, expires_at: UnixTime) -> StoreResult<()>;
+    async fn replace_admin_setup_token(
+        &self,
+        token_hash: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -17,6 +17,14 @@ use std::net::SocketAddr;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+/// 302 Found: the redirect authorization servers use on GET flows (RFC 6749 §4.1.2).
+pub fn found(location: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut res = axum::response::Redirect::to(location).into_response();
+    *res.status_mut() = axum::http::StatusCode::FOUND;
+    res
+}
+
 pub const SESSION_COOKIE: &str = "keyway_session";
 
 pub fn router(state: AppState) -> Router {

@@ -31,5 +31,12 @@ pub fn render(status: StatusCode, t: &impl Template) -> Response {
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str, request_id: &str) -> Response {
-    render(status, &ErrorPage { title, message, request_id })
+    render(
+        status,
+        &ErrorPage {
+            title,
+            message,
+            request_id,
+        },
+    )
 }

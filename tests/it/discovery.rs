@@ -6,11 +6,25 @@ use serde_json::Value;
 #[tokio::test]
 async fn discovery_documents_describe_the_endpoints() {
     let app = TestApp::spawn().await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
-        let doc: Value = app.http.get(app.url(path)).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let doc: Value = app
+            .http
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(doc["issuer"], app.issuer);
         assert_eq!(doc["token_endpoint"], app.url("/token"));
-        assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     }
 }
@@ -18,24 +32,61 @@ async fn discovery_documents_describe_the_endpoints() {
 #[tokio::test]
 async fn jwks_publishes_one_key_per_algorithm_and_keeps_rotated_keys() {
     let app = TestApp::spawn().await;
-    let jwks: Value = app.http.get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = app
+        .http
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
     algs.sort();
     assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
-    assert!(keys.iter().all(|k| k["kid"].is_string() && k.get("d").is_none()), "public keys only");
+    assert!(
+        keys.iter()
+            .all(|k| k["kid"].is_string() && k.get("d").is_none()),
+        "public keys only"
+    );
 
     let now = app.clock_now();
-    let sealing = keyway::oidc::keys::sealing_key(None, std::path::Path::new(&app.state.config.data_dir)).unwrap();
-    keyway::oidc::keys::rotate(app.state.repos.keys.as_ref(), &sealing, now).await.unwrap();
+    let sealing =
+        keyway::oidc::keys::sealing_key(None, std::path::Path::new(&app.state.config.data_dir))
+            .unwrap();
+    keyway::oidc::keys::rotate(app.state.repos.keys.as_ref(), &sealing, now)
+        .await
+        .unwrap();
     app.state.keys.reload(now).await.unwrap();
-    let jwks: Value = app.http.get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 6, "old keys stay until their tokens expire");
+    let jwks: Value = app
+        .http
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        6,
+        "old keys stay until their tokens expire"
+    );
 
     // Once every ID token signed by the old keys has expired, they leave the JWKS.
-    app.clock.advance(app.state.config.lifetimes.id_token as i64 + 1);
+    app.clock
+        .advance(app.state.config.lifetimes.id_token as i64 + 1);
     app.state.keys.reload(app.clock_now()).await.unwrap();
-    let jwks: Value = app.http.get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = app
+        .http
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 3);
 }
 
@@ -55,13 +106,24 @@ async fn pages_carry_security_headers_and_a_request_id() {
     let app = TestApp::spawn().await;
     let res = app.http.get(app.url("/signin")).send().await.unwrap();
     let h = res.headers();
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
-    assert!(h.get("strict-transport-security").is_none(), "no HSTS over http");
+    assert!(
+        h.get("strict-transport-security").is_none(),
+        "no HSTS over http"
+    );
     assert!(h.contains_key("x-request-id"));
     let res = app.http.get(app.url("/nope")).send().await.unwrap();
     let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(res.status(), 404);
-    assert!(res.text().await.unwrap().contains(&id), "error pages show the request id");
+    assert!(
+        res.text().await.unwrap().contains(&id),
+        "error pages show the request id"
+    );
 }

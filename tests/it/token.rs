@@ -25,7 +25,15 @@ async fn code_exchange_returns_no_store_tokens() {
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
     let res = app
-        .token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier)])
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
@@ -40,7 +48,12 @@ async fn code_reuse_is_refused_and_revokes_the_first_tokens() {
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", client.redirect_uri.as_str()), ("code_verifier", verifier.as_str())];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
     let first = json(app.token(&client, &form).await).await;
     let access = first["access_token"].as_str().unwrap();
     let refresh = first["refresh_token"].as_str().unwrap();
@@ -49,9 +62,22 @@ async fn code_reuse_is_refused_and_revokes_the_first_tokens() {
     let res = app.token(&client, &form).await;
     assert_eq!(res.status(), 400);
     assert_eq!(json(res).await["error"], "invalid_grant");
-    assert_eq!(userinfo_status(&app, access).await, 401, "access token from the first use is revoked");
-    let res = app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
-    assert_eq!(json(res).await["error"], "invalid_grant", "refresh token from the first use is revoked");
+    assert_eq!(
+        userinfo_status(&app, access).await,
+        401,
+        "access token from the first use is revoked"
+    );
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(
+        json(res).await["error"],
+        "invalid_grant",
+        "refresh token from the first use is revoked"
+    );
 }
 
 #[tokio::test]
@@ -63,12 +89,35 @@ async fn pkce_wrong_missing_and_downgrade_are_refused() {
 
     let (code, _) = app.code_for(&browser, &client, "alice", "").await;
     let wrong = "w".repeat(50);
-    let res = app.token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &wrong)]).await;
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &wrong),
+            ],
+        )
+        .await;
     assert_eq!(json(res).await["error"], "invalid_grant", "wrong verifier");
 
     let (code, _) = app.code_for(&browser, &client, "alice", "").await;
-    let res = app.token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri)]).await;
-    assert_eq!(json(res).await["error"], "invalid_grant", "missing verifier");
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+            ],
+        )
+        .await;
+    assert_eq!(
+        json(res).await["error"],
+        "invalid_grant",
+        "missing verifier"
+    );
 
     // Downgrade: no challenge at authorization, a verifier at the token endpoint.
     let url = app.url(&format!(
@@ -79,8 +128,22 @@ async fn pkce_wrong_missing_and_downgrade_are_refused() {
     let back = app.authorize_as(&browser, &url, "alice", true).await;
     let code = crate::helpers::query(&back)["code"].clone();
     let verifier = "v".repeat(43);
-    let res = app.token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier)]).await;
-    assert_eq!(json(res).await["error"], "invalid_grant", "verifier without challenge");
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(
+        json(res).await["error"],
+        "invalid_grant",
+        "verifier without challenge"
+    );
 }
 
 #[tokio::test]
@@ -89,19 +152,56 @@ async fn refresh_replay_revokes_the_whole_grant() {
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let first = json(app.token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier)]).await).await;
+    let first = json(
+        app.token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await,
+    )
+    .await;
     let r1 = first["refresh_token"].as_str().unwrap().to_string();
-    let second = json(app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await).await;
+    let second = json(
+        app.token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+        )
+        .await,
+    )
+    .await;
     let r2 = second["refresh_token"].as_str().unwrap().to_string();
     let a2 = second["access_token"].as_str().unwrap().to_string();
     assert_ne!(r1, r2);
     assert_eq!(userinfo_status(&app, &a2).await, 200);
 
-    let res = app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+        )
+        .await;
     assert_eq!(json(res).await["error"], "invalid_grant", "replay refused");
-    let res = app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &r2)]).await;
-    assert_eq!(json(res).await["error"], "invalid_grant", "the newest refresh token died with the grant");
-    assert_eq!(userinfo_status(&app, &a2).await, 401, "access tokens of the grant are revoked");
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &r2)],
+        )
+        .await;
+    assert_eq!(
+        json(res).await["error"],
+        "invalid_grant",
+        "the newest refresh token died with the grant"
+    );
+    assert_eq!(
+        userinfo_status(&app, &a2).await,
+        401,
+        "access tokens of the grant are revoked"
+    );
     let audit = app.state.repos.audit.recent(50).await.unwrap();
     assert!(audit.iter().any(|e| e.event == "refresh_replay"));
 }
@@ -119,13 +219,22 @@ async fn bad_client_secret_is_invalid_client_with_basic_challenge() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     assert_eq!(json(res).await["error"], "invalid_client");
     // client_secret_post with a wrong secret: 401 too.
     let res = app
         .http
         .post(app.url("/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", &client.id), ("client_secret", "nope")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client.id),
+            ("client_secret", "nope"),
+        ])
         .send()
         .await
         .unwrap();
@@ -139,10 +248,25 @@ async fn expired_code_is_refused() {
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
     app.clock.advance(61);
-    let res = app.token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier)]).await;
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
     let body = json(res).await;
     assert_eq!(body["error"], "invalid_grant");
-    assert!(body["error_description"].as_str().unwrap().contains("expired"));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
 }
 
 #[tokio::test]
@@ -152,7 +276,17 @@ async fn a_code_cannot_be_redeemed_by_another_client() {
     let client = app.client().await;
     let other = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let res = app.token(&other, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier)]).await;
+    let res = app
+        .token(
+            &other,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
     assert_eq!(json(res).await["error"], "invalid_grant");
 }
 
@@ -162,28 +296,70 @@ async fn a_disabled_user_cannot_refresh() {
     let alice = app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let first = json(app.token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier)]).await).await;
+    let first = json(
+        app.token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await,
+    )
+    .await;
     let now = app.clock_now();
-    app.state.repos.users.set_disabled(&alice.id, true, now).await.unwrap();
-    let res = app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())]).await;
+    app.state
+        .repos
+        .users
+        .set_disabled(&alice.id, true, now)
+        .await
+        .unwrap();
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
     assert_eq!(json(res).await["error"], "invalid_grant");
-    assert_eq!(userinfo_status(&app, first["access_token"].as_str().unwrap()).await, 401);
+    assert_eq!(
+        userinfo_status(&app, first["access_token"].as_str().unwrap()).await,
+        401
+    );
 }
 
 #[tokio::test]
 async fn client_credentials_and_unauthorized_grants() {
     let app = TestApp::spawn().await;
     let client = app.client().await;
-    let res = app.token(&client, &[("grant_type", "client_credentials"), ("scope", "api")]).await;
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "client_credentials"), ("scope", "api")],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let body = json(res).await;
     assert_eq!(body["scope"], "api");
     assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
-    let res = app.token(&client, &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+        )
+        .await;
     assert_eq!(json(res).await["error"], "invalid_scope");
 
-    let limited = app.client_with(|c| c.grant_types = vec![keyway::domain::GrantType::AuthorizationCode]).await;
-    let res = app.token(&limited, &[("grant_type", "client_credentials")]).await;
+    let limited = app
+        .client_with(|c| c.grant_types = vec![keyway::domain::GrantType::AuthorizationCode])
+        .await;
+    let res = app
+        .token(&limited, &[("grant_type", "client_credentials")])
+        .await;
     assert_eq!(json(res).await["error"], "unauthorized_client");
     let res = app.token(&limited, &[("grant_type", "password")]).await;
     assert_eq!(json(res).await["error"], "unsupported_grant_type");
@@ -195,19 +371,49 @@ async fn userinfo_without_a_valid_token_is_401_with_a_bearer_challenge() {
     let res = app.http.get(app.url("/userinfo")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"keyway\"");
-    let res = app.http.get(app.url("/userinfo")).bearer_auth("made-up").send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth("made-up")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
-    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
 
     // Expired tokens too.
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let body = json(app.token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier)]).await).await;
+    let body = json(
+        app.token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await,
+    )
+    .await;
     let access = body["access_token"].as_str().unwrap();
-    let res = app.http.post(app.url("/userinfo")).form(&[("access_token", access)]).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "token in the form body");
-    app.clock.advance(app.state.config.lifetimes.access_token as i64 + 1);
+    app.clock
+        .advance(app.state.config.lifetimes.access_token as i64 + 1);
     assert_eq!(userinfo_status(&app, access).await, 401);
 }
 
@@ -216,7 +422,11 @@ async fn introspection_and_revocation_are_per_client() {
     let app = TestApp::spawn().await;
     let a = app.client().await;
     let b = app.client().await;
-    let token = json(app.token(&a, &[("grant_type", "client_credentials")]).await).await["access_token"].as_str().unwrap().to_string();
+    let token =
+        json(app.token(&a, &[("grant_type", "client_credentials")]).await).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let introspect = |c: &crate::helpers::TestClient, t: &str| {
         app.http
             .post(app.url("/introspect"))
@@ -227,8 +437,14 @@ async fn introspection_and_revocation_are_per_client() {
     let body = json(introspect(&a, &token).await.unwrap()).await;
     assert_eq!(body["active"], true);
     assert_eq!(body["client_id"], a.id);
-    assert_eq!(json(introspect(&b, &token).await.unwrap()).await, serde_json::json!({"active": false}));
-    assert_eq!(json(introspect(&a, "unknown").await.unwrap()).await, serde_json::json!({"active": false}));
+    assert_eq!(
+        json(introspect(&b, &token).await.unwrap()).await,
+        serde_json::json!({"active": false})
+    );
+    assert_eq!(
+        json(introspect(&a, "unknown").await.unwrap()).await,
+        serde_json::json!({"active": false})
+    );
 
     // Another client's revocation does nothing; the owner's works; unknown tokens are 200.
     let revoke = |c: &crate::helpers::TestClient, t: &str| {
@@ -239,12 +455,24 @@ async fn introspection_and_revocation_are_per_client() {
             .send()
     };
     assert_eq!(revoke(&b, &token).await.unwrap().status(), 200);
-    assert_eq!(json(introspect(&a, &token).await.unwrap()).await["active"], true);
+    assert_eq!(
+        json(introspect(&a, &token).await.unwrap()).await["active"],
+        true
+    );
     assert_eq!(revoke(&a, &token).await.unwrap().status(), 200);
-    assert_eq!(json(introspect(&a, &token).await.unwrap()).await, serde_json::json!({"active": false}));
+    assert_eq!(
+        json(introspect(&a, &token).await.unwrap()).await,
+        serde_json::json!({"active": false})
+    );
     assert_eq!(revoke(&a, "never-issued").await.unwrap().status(), 200);
 
     // Both require client authentication.
-    let res = app.http.post(app.url("/introspect")).form(&[("token", token.as_str())]).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/introspect"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 }

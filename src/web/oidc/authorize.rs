@@ -62,7 +62,15 @@ async fn start(
         return Err(AppError::bad_request("Cannot continue", "Unknown client."));
     };
     let keys = state.keys.snapshot();
-    match authorize::validate(&params, &dups, &client, redirect_uri, &keys, &state.config.issuer, state.now()) {
+    match authorize::validate(
+        &params,
+        &dups,
+        &client,
+        redirect_uri,
+        &keys,
+        &state.config.issuer,
+        state.now(),
+    ) {
         Ok(req) => decide(state, session, meta, &client, req, None).await,
         Err(e) => match to_app_error(state, e) {
             Ok(res) => Ok(res),
@@ -83,13 +91,21 @@ fn to_app_error(state: &AppState, e: AuthorizeError) -> Result<Response, AppErro
     }
 }
 
-fn reply_error(state: &AppState, reply: &ReplyTo, error: &'static str, description: &str) -> Response {
+fn reply_error(
+    state: &AppState,
+    reply: &ReplyTo,
+    error: &'static str,
+    description: &str,
+) -> Response {
     let params = authorize::response_params(
         reply,
         &state.config.issuer,
         vec![
             ("error", error.to_owned()),
-            ("error_description", crate::error::sanitize_description(description)),
+            (
+                "error_description",
+                crate::error::sanitize_description(description),
+            ),
         ],
     );
     respond(reply, params)
@@ -99,9 +115,7 @@ fn reply_error(state: &AppState, reply: &ReplyTo, error: &'static str, descripti
 fn respond(reply: &ReplyTo, params: Vec<(&'static str, String)>) -> Response {
     match reply.response_mode {
         ResponseMode::Query => {
-            let mut res = Redirect::to(&authorize::query_redirect(&reply.redirect_uri, &params)).into_response();
-            *res.status_mut() = StatusCode::FOUND;
-            res
+            crate::web::found(&authorize::query_redirect(&reply.redirect_uri, &params))
         }
         ResponseMode::FormPost => form_post(&reply.redirect_uri, params),
     }
@@ -117,8 +131,17 @@ struct FormPost<'a> {
 
 fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
     let nonce = crate::crypto::random_token().unwrap_or_default();
-    let mut res = pages::render(StatusCode::OK, &FormPost { action, fields, nonce: nonce.clone() });
-    let csp = format!("default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; frame-ancestors 'none'");
+    let mut res = pages::render(
+        StatusCode::OK,
+        &FormPost {
+            action,
+            fields,
+            nonce: nonce.clone(),
+        },
+    );
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; frame-ancestors 'none'"
+    );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
@@ -127,17 +150,28 @@ fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
 
 /// Sign-in needed before this request can be answered?
 fn needs_login(req: &AuthRequest, current: Option<&(SignedIn, User)>, now: i64) -> bool {
-    let Some((auth, user)) = current else { return true };
+    let Some((auth, user)) = current else {
+        return true;
+    };
     if req.hint_sub.as_ref().is_some_and(|s| s != &user.id) {
         return true;
     }
     if req.login_done {
         return false;
     }
-    req.prompt_login || req.max_age.is_some_and(|m| now - auth.auth_time > m)
+    // max_age=0 means "sign in again now", like prompt=login (OIDC Core §3.1.2.1).
+    req.prompt_login
+        || req
+            .max_age
+            .is_some_and(|m| m == 0 || now - auth.auth_time > m)
 }
 
-async fn needs_consent(state: &AppState, client: &Client, req: &AuthRequest, user: &User) -> AppResult<bool> {
+async fn needs_consent(
+    state: &AppState,
+    client: &Client,
+    req: &AuthRequest,
+    user: &User,
+) -> AppResult<bool> {
     if client.first_party {
         return Ok(false);
     }
@@ -166,20 +200,32 @@ async fn decide(
     let current = session::current(session, state).await?;
     if needs_login(&req, current.as_ref(), now) {
         if req.prompt_none {
-            return Ok(reply_error(state, &req.reply(), "login_required", "the user must sign in"));
+            return Ok(reply_error(
+                state,
+                &req.reply(),
+                "login_required",
+                "the user must sign in",
+            ));
         }
         let id = match parked {
             Some(id) => id,
             None => session::park(session, &req).await?,
         };
-        return Ok(Redirect::to(&format!("{}?req={id}", urls::SIGNIN)).into_response());
+        return Ok(crate::web::found(&format!("{}?req={id}", urls::SIGNIN)));
     }
     let Some((auth, user)) = current else {
-        return Err(AppError::Internal(anyhow::anyhow!("signed-in state vanished")));
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "signed-in state vanished"
+        )));
     };
     if needs_consent(state, client, &req, &user).await? {
         if req.prompt_none {
-            return Ok(reply_error(state, &req.reply(), "consent_required", "the user must approve this application"));
+            return Ok(reply_error(
+                state,
+                &req.reply(),
+                "consent_required",
+                "the user must approve this application",
+            ));
         }
         let id = match parked {
             Some(id) => id,
@@ -200,9 +246,11 @@ async fn decide(
     if let Some(id) = parked {
         session::unpark(session, &id).await?;
     }
-    let code = tokens::create_code(state, &req, &user.id, auth.auth_time, &auth.amr, &auth.sid).await?;
+    let code =
+        tokens::create_code(state, &req, &user.id, auth.auth_time, &auth.amr, &auth.sid).await?;
     let _ = meta;
-    let params = authorize::response_params(&req.reply(), &state.config.issuer, vec![("code", code)]);
+    let params =
+        authorize::response_params(&req.reply(), &state.config.issuer, vec![("code", code)]);
     Ok(respond(&req.reply(), params))
 }
 
@@ -239,9 +287,20 @@ fn expired_request() -> AppError {
     )
 }
 
-async fn load_parked(state: &AppState, session: &Session, id: &str) -> AppResult<(AuthRequest, Client)> {
-    let req = session::parked(session, id).await?.ok_or_else(expired_request)?;
-    let client = state.repos.clients.get(&req.client_id).await?.ok_or_else(expired_request)?;
+async fn load_parked(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> AppResult<(AuthRequest, Client)> {
+    let req = session::parked(session, id)
+        .await?
+        .ok_or_else(expired_request)?;
+    let client = state
+        .repos
+        .clients
+        .get(&req.client_id)
+        .await?
+        .ok_or_else(expired_request)?;
     // The client may have changed since: re-check the redirect URI before using it.
     if !crate::oidc::redirect::matches_registered(&req.redirect_uri, &client.redirect_uris) {
         return Err(expired_request());
@@ -294,7 +353,12 @@ pub async fn consent(
         .await;
     if !allow {
         session::unpark(&session, &form.req).await?;
-        return Ok(reply_error(&state, &req.reply(), "access_denied", "the user denied access"));
+        return Ok(reply_error(
+            &state,
+            &req.reply(),
+            "access_denied",
+            "the user denied access",
+        ));
     }
     let previous = state.repos.consents.get(&user.id, &client.id).await?;
     let mut scopes = crate::domain::parse_scope(previous.as_deref().unwrap_or(""));
@@ -304,7 +368,12 @@ pub async fn consent(
     state
         .repos
         .consents
-        .put(&user.id, &client.id, &crate::domain::join_scope(&scopes), now)
+        .put(
+            &user.id,
+            &client.id,
+            &crate::domain::join_scope(&scopes),
+            now,
+        )
         .await?;
     req.consent_done = true;
     decide(&state, &session, &meta, &client, req, Some(form.req)).await

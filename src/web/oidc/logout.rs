@@ -45,7 +45,14 @@ pub async fn logout_get(
     meta: RequestMeta,
     RawQuery(q): RawQuery,
 ) -> AppResult<Response> {
-    handle(&state, &session, &meta, params(q.unwrap_or_default().as_bytes()), false).await
+    handle(
+        &state,
+        &session,
+        &meta,
+        params(q.unwrap_or_default().as_bytes()),
+        false,
+    )
+    .await
 }
 
 pub async fn logout_post(
@@ -73,13 +80,12 @@ async fn handle(
     p: HashMap<String, String>,
     confirmed: bool,
 ) -> AppResult<Response> {
-    let hint = p.get("id_token_hint").and_then(|t| {
-        state
-            .keys
-            .snapshot()
-            .verify(t)
-            .filter(|c| c.get("iss").and_then(|v| v.as_str()) == Some(state.config.issuer.as_str()))
-    });
+    let hint =
+        p.get("id_token_hint").and_then(|t| {
+            state.keys.snapshot().verify(t).filter(|c| {
+                c.get("iss").and_then(|v| v.as_str()) == Some(state.config.issuer.as_str())
+            })
+        });
     let hint_aud = hint.as_ref().and_then(|c| match c.get("aud") {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(serde_json::Value::Array(a)) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
@@ -89,22 +95,35 @@ async fn handle(
         .as_ref()
         .and_then(|c| c.get("sub").and_then(|v| v.as_str()).map(str::to_owned));
     let client_id = match (p.get("client_id"), &hint_aud) {
-        (Some(a), Some(b)) if a != b => return Err(bad("client_id does not match the id_token_hint.")),
+        (Some(a), Some(b)) if a != b => {
+            return Err(bad("client_id does not match the id_token_hint."));
+        }
         (Some(a), _) => Some(a.clone()),
         (None, b) => b.clone(),
     };
     let client = match &client_id {
-        Some(id) => Some(state.repos.clients.get(id).await?.ok_or_else(|| bad("The application is not registered."))?),
+        Some(id) => Some(
+            state
+                .repos
+                .clients
+                .get(id)
+                .await?
+                .ok_or_else(|| bad("The application is not registered."))?,
+        ),
         None => None,
     };
     let redirect = match p.get("post_logout_redirect_uri") {
         None => None,
         Some(uri) => {
             let Some(c) = &client else {
-                return Err(bad("post_logout_redirect_uri needs client_id or id_token_hint."));
+                return Err(bad(
+                    "post_logout_redirect_uri needs client_id or id_token_hint.",
+                ));
             };
             if !c.post_logout_redirect_uris.iter().any(|r| r == uri) {
-                return Err(bad("post_logout_redirect_uri is not registered for this application."));
+                return Err(bad(
+                    "post_logout_redirect_uri is not registered for this application.",
+                ));
             }
             Some(uri.clone())
         }

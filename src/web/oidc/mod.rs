@@ -28,19 +28,31 @@ pub fn api_router() -> Router<AppState> {
 
 pub fn browser_router() -> Router<AppState> {
     Router::new()
-        .route(urls::AUTHORIZE, get(authorize::authorize_get).post(authorize::authorize_post))
+        .route(
+            urls::AUTHORIZE,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
         .route(urls::AUTHORIZE_RESUME, get(authorize::resume))
         .route(urls::CONSENT, post(authorize::consent))
-        .route(urls::END_SESSION, get(logout::logout_get).post(logout::logout_post))
+        .route(
+            urls::END_SESSION,
+            get(logout::logout_get).post(logout::logout_post),
+        )
         .route(urls::SIGNOUT_DONE, get(logout::signed_out))
 }
 
 fn json_static(body: std::sync::Arc<str>, max_age: &'static str) -> Response {
     let mut res = (StatusCode::OK, body.to_string()).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     res
 }
 

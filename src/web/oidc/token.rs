@@ -2,8 +2,8 @@
 //! protocol work is in `crate::oidc::tokens`.
 
 use crate::error::{AppError, AppResult};
-use crate::oidc::{id_token, tokens};
 use crate::oidc::tokens::{ClientCredentials, RequestMeta, TokenRequest};
+use crate::oidc::{id_token, tokens};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,11 +18,10 @@ fn form(headers: &HeaderMap, body: &[u8]) -> AppResult<HashMap<String, String>> 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct
-        .split(';')
-        .next()
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-    {
+    if !ct.split(';').next().is_some_and(|m| {
+        m.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    }) {
         return Err(AppError::oauth(
             "invalid_request",
             "the request body must be application/x-www-form-urlencoded",
@@ -31,7 +30,10 @@ fn form(headers: &HeaderMap, body: &[u8]) -> AppResult<HashMap<String, String>> 
     let mut map = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if map.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(AppError::oauth("invalid_request", format!("parameter {k} is repeated")));
+            return Err(AppError::oauth(
+                "invalid_request",
+                format!("parameter {k} is repeated"),
+            ));
         }
     }
     Ok(map)
@@ -83,7 +85,12 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-pub async fn token(State(state): State<AppState>, meta: RequestMeta, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
+pub async fn token(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
     let client = tokens::authenticate_client(&state, &creds, true).await?;
@@ -99,7 +106,11 @@ pub async fn token(State(state): State<AppState>, meta: RequestMeta, headers: He
     Ok(no_store(axum::Json(response).into_response()))
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
     let client = tokens::authenticate_client(&state, &creds, false).await?;
@@ -110,7 +121,11 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
     let client = tokens::authenticate_client(&state, &creds, false).await?;
@@ -121,21 +136,41 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
     Ok(no_store(axum::Json(answer).into_response()))
 }
 
-fn bearer_error(status: StatusCode, error: Option<&'static str>, description: &'static str) -> AppError {
-    AppError::Bearer { status, error, description }
+fn bearer_error(
+    status: StatusCode,
+    error: Option<&'static str>,
+    description: &'static str,
+) -> AppError {
+    AppError::Bearer {
+        status,
+        error,
+        description,
+    }
 }
 
 /// UserInfo (OIDC Core §5.3): the token in the Authorization header or, for POST, the form body.
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
     let from_header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(v) => {
             let v = v.to_str().unwrap_or("");
             match v.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
                     Some(token.trim().to_owned())
                 }
-                _ => return Err(bearer_error(StatusCode::BAD_REQUEST, Some("invalid_request"), "malformed Authorization header")),
+                _ => {
+                    return Err(bearer_error(
+                        StatusCode::BAD_REQUEST,
+                        Some("invalid_request"),
+                        "malformed Authorization header",
+                    ));
+                }
             }
         }
     };
@@ -148,7 +183,11 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: B
     };
     let token = match (from_header, from_body) {
         (Some(_), Some(_)) => {
-            return Err(bearer_error(StatusCode::BAD_REQUEST, Some("invalid_request"), "send the token only once"));
+            return Err(bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                "send the token only once",
+            ));
         }
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => return Err(bearer_error(StatusCode::UNAUTHORIZED, None, "")),

@@ -38,16 +38,26 @@ pub struct SigninQuery {
 /// The same words whatever was wrong, so the page does not reveal which accounts exist.
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
-async fn client_name(state: &AppState, session: &Session, req: &str) -> AppResult<(Option<String>, Option<String>)> {
+async fn client_name(
+    state: &AppState,
+    session: &Session,
+    req: &str,
+) -> AppResult<(Option<String>, Option<String>)> {
     if req.is_empty() {
         return Ok((None, None));
     }
-    let Some(r) = session::parked(session, req).await? else { return Ok((None, None)) };
+    let Some(r) = session::parked(session, req).await? else {
+        return Ok((None, None));
+    };
     let name = state.repos.clients.get(&r.client_id).await?.map(|c| c.name);
     Ok((name, r.login_hint))
 }
 
-async fn show(State(state): State<AppState>, session: Session, Query(q): Query<SigninQuery>) -> AppResult<Response> {
+async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<SigninQuery>,
+) -> AppResult<Response> {
     let req = q.req.unwrap_or_default();
     let csrf = session::csrf_token(&session).await?;
     let (client_name, hint) = client_name(&state, &session, &req).await?;
@@ -145,7 +155,9 @@ async fn submit(
         .await;
     if !form.req.is_empty() && session::parked(&session, &form.req).await?.is_some() {
         session::mark_login_done(&session, &form.req).await?;
-        return Ok(Redirect::to(&format!("{}?req={}", urls::AUTHORIZE_RESUME, form.req)).into_response());
+        return Ok(
+            Redirect::to(&format!("{}?req={}", urls::AUTHORIZE_RESUME, form.req)).into_response(),
+        );
     }
     Ok(Redirect::to(urls::HOME).into_response())
 }
