@@ -135,7 +135,7 @@ impl Config {
         let raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
             .merge(Toml::file(&path))
             .merge(env_figment)
-            .merge(Serialized::defaults(overrides))
+            .merge(Named("command-line flags", overrides))
             .extract()
             .map_err(|e| ConfigError(one_line_figment_error(&e)))?;
         Self::validate(raw)
@@ -245,7 +245,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 /// KEYWAY_* variables, nested keys joined by `__`. KEYWAY_CONFIG names the file and is not a key.
-fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<toml_like::Map> {
+fn env_provider(env: &[(String, String)]) -> Named<toml_like::Map> {
     let mut map = toml_like::Map::new();
     for (k, v) in env {
         let Some(rest) = k.strip_prefix("KEYWAY_") else {
@@ -257,7 +257,22 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<toml
         let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
         toml_like::insert(&mut map, &path, v);
     }
-    Serialized::defaults(map)
+    Named("KEYWAY_* environment variables", map)
+}
+
+/// A layer named so that errors say where a value came from, not which line of ours merged it.
+struct Named<T: Serialize>(&'static str, T);
+
+impl<T: Serialize> figment::Provider for Named<T> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.0)
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::defaults(&self.1).data()
+    }
 }
 
 /// Environment values are strings; figment's own `Env` would guess types the same way. We build

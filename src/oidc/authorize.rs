@@ -69,10 +69,11 @@ pub fn collect(pairs: Vec<(String, String)>) -> (HashMap<String, String>, Vec<St
     let mut map = HashMap::new();
     let mut dups = Vec::new();
     for (k, v) in pairs {
-        if map.contains_key(&k) {
-            dups.push(k);
-        } else {
-            map.insert(k, v);
+        match map.entry(k) {
+            std::collections::hash_map::Entry::Occupied(e) => dups.push(e.key().clone()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(v);
+            }
         }
     }
     (map, dups)

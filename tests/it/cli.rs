@@ -3,8 +3,6 @@
 //! temporary directory with its own database.
 
 // Helpers outside #[test] functions are test code too: a failed step should stop the test loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

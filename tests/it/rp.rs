@@ -148,7 +148,7 @@ async fn full_flow(alg: SigningAlg, expected: CoreJwsSigningAlgorithm) {
     let res = browser
         .get(app.url(&format!(
             "/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
-            id_token.to_string(),
+            id_token,
             crate::helpers::urlencode("http://127.0.0.1:9/bye")
         )))
         .send()
