@@ -395,3 +395,31 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    /// keyway.example.toml must stay true: it parses and states exactly the defaults.
+    #[test]
+    fn example_file_states_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml");
+        let from_file = super::Config::load(Some(path), &[], &super::Overrides::default()).unwrap();
+        let defaults = super::Config::validate(super::RawConfig::default()).unwrap();
+        assert_eq!(from_file.issuer, defaults.issuer);
+        assert_eq!(from_file.listen, defaults.listen);
+        assert_eq!(from_file.database_url, defaults.database_url);
+        assert_eq!(from_file.data_dir, defaults.data_dir);
+        assert_eq!(
+            from_file.password_hash_concurrency,
+            defaults.password_hash_concurrency
+        );
+        assert_eq!(from_file.log_format, defaults.log_format);
+        assert_eq!(from_file.lifetimes, defaults.lifetimes);
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml"),
+        )
+        .unwrap();
+        for key in ["listen", "secret_key", "insecure_http"] {
+            assert!(text.contains(key), "{key} is documented");
+        }
+    }
+}

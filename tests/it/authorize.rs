@@ -385,3 +385,67 @@ async fn the_authorization_endpoint_accepts_post() {
         .unwrap();
     assert_eq!(query(&location(&res))["error"], "login_required");
 }
+
+#[tokio::test]
+async fn id_token_hint_for_another_user_asks_for_sign_in() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    app.user("bob").await;
+    let client = app.client().await;
+    let browser = http_client();
+    // Get an ID token for bob, then sign the browser in as alice.
+    let (code, verifier) = app.code_for(&http_client(), &client, "bob", "").await;
+    let body: serde_json::Value = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bob_hint = body["id_token"].as_str().unwrap().to_string();
+    app.code_for(&browser, &client, "alice", "").await;
+    let res = browser
+        .get(auth_url(
+            &app,
+            &client.id,
+            REDIRECT,
+            &format!("&prompt=none&id_token_hint={bob_hint}"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&location(&res))["error"],
+        "login_required",
+        "the session is not bob's"
+    );
+    let res = browser
+        .get(auth_url(
+            &app,
+            &client.id,
+            REDIRECT,
+            &format!("&id_token_hint={bob_hint}"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).starts_with("/signin"));
+    let res = browser
+        .get(auth_url(
+            &app,
+            &client.id,
+            REDIRECT,
+            "&id_token_hint=not.a.token",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&res))["error"], "invalid_request");
+}

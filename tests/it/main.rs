@@ -12,4 +12,5 @@ mod config;
 mod discovery;
 mod logout;
 mod signin;
+mod storage;
 mod token;
