@@ -16,10 +16,13 @@ use tower_sessions::Session;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
+/// Sessions expire `idle` seconds after their last save, measured on the injected clock (the
+/// session layer's own expiry reads the wall clock, which tests cannot move).
 #[derive(Clone)]
 pub struct DbSessionStore {
     repo: Arc<dyn SessionRepo>,
     clock: Arc<dyn Clock>,
+    idle: i64,
 }
 
 impl std::fmt::Debug for DbSessionStore {
@@ -29,8 +32,12 @@ impl std::fmt::Debug for DbSessionStore {
 }
 
 impl DbSessionStore {
-    pub fn new(repo: Arc<dyn SessionRepo>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, clock }
+    pub fn new(repo: Arc<dyn SessionRepo>, clock: Arc<dyn Clock>, idle: i64) -> Self {
+        Self { repo, clock, idle }
+    }
+
+    fn expires_at(&self) -> i64 {
+        self.clock.now() + self.idle
     }
 }
 
@@ -47,11 +54,7 @@ impl SessionStore for DbSessionStore {
         for _ in 0..4 {
             if self
                 .repo
-                .create(
-                    &record.id.to_string(),
-                    &data,
-                    record.expiry_date.unix_timestamp(),
-                )
+                .create(&record.id.to_string(), &data, self.expires_at())
                 .await
                 .map_err(backend)?
             {
@@ -66,11 +69,7 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_vec(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         self.repo
-            .save(
-                &record.id.to_string(),
-                &data,
-                record.expiry_date.unix_timestamp(),
-            )
+            .save(&record.id.to_string(), &data, self.expires_at())
             .await
             .map_err(backend)
     }
@@ -119,7 +118,13 @@ pub struct SignedIn {
     pub sid: String,
     /// When this session began, for the absolute lifetime.
     pub started_at: i64,
+    /// Last time the session was seen in use; refreshed at most every `TOUCH_EVERY` seconds so
+    /// an active session stays alive without a database write on every request.
+    #[serde(default)]
+    pub seen_at: i64,
 }
+
+const TOUCH_EVERY: i64 = 60;
 
 fn session_err(e: tower_sessions::session::Error) -> AppError {
     AppError::Internal(anyhow::anyhow!("session: {e}"))
@@ -130,10 +135,21 @@ pub async fn current(session: &Session, state: &AppState) -> AppResult<Option<(S
     let Some(auth) = session.get::<SignedIn>(AUTH).await.map_err(session_err)? else {
         return Ok(None);
     };
-    if auth.started_at + state.config.lifetimes.session_absolute as i64 <= state.now() {
+    let now = state.now();
+    if auth.started_at + state.config.lifetimes.session_absolute as i64 <= now {
         session.remove_value(AUTH).await.map_err(session_err)?;
         return Ok(None);
     }
+    let auth = if now - auth.seen_at >= TOUCH_EVERY {
+        let touched = SignedIn {
+            seen_at: now,
+            ..auth
+        };
+        session.insert(AUTH, &touched).await.map_err(session_err)?;
+        touched
+    } else {
+        auth
+    };
     match state.repos.users.by_id(&auth.user_id).await? {
         Some(u) if !u.disabled => Ok(Some((auth, u))),
         _ => {
@@ -158,6 +174,7 @@ pub async fn sign_in(session: &Session, user: &User, amr: &str, now: i64) -> App
         amr: amr.to_owned(),
         sid,
         started_at,
+        seen_at: now,
     };
     session.insert(AUTH, &auth).await.map_err(session_err)?;
     // A new CSRF token for the new identity.

@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     let sessions = SessionManagerLayer::new(DbSessionStore::new(
         state.repos.sessions.clone(),
         state.clock.clone(),
+        state.config.lifetimes.session_idle as i64,
     ))
     .with_name(SESSION_COOKIE)
     .with_http_only(true)

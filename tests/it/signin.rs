@@ -179,3 +179,43 @@ async fn https_issuers_get_secure_cookies_and_hsts() {
             .contains("max-age=")
     );
 }
+
+#[tokio::test]
+async fn active_sessions_live_until_their_absolute_lifetime() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let csrf = hidden(&signin_page(&app).await, "csrf");
+    post_signin(&app, Some(&csrf), "alice", PASSWORD).await;
+    let lt = app.state.config.lifetimes.clone();
+    let step = lt.session_idle as i64 - 100;
+    let mut elapsed = 0;
+    // Used just inside the idle lifetime, again and again: alive until the absolute limit.
+    while elapsed + step < lt.session_absolute as i64 {
+        app.clock.advance(step);
+        elapsed += step;
+        let home = app
+            .http
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(home.contains("signed in as"), "alive after {elapsed}s");
+    }
+    app.clock.advance(step);
+    let home = app
+        .http
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("not signed in"),
+        "absolute lifetime ends the session"
+    );
+}
