@@ -9,7 +9,7 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::oidc::{id_token, pkce};
 use crate::state::AppState;
-use crate::store::{CodeRedemption, RefreshRotation};
+use crate::store::{CodeRedemption, Issued, RefreshRotation};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -237,29 +237,20 @@ async fn exchange_code(
         expires_at: now + state.config.lifetimes.refresh_token_absolute as i64,
         revoked_at: None,
     };
-    state.repos.tokens.create_grant(&grant).await?;
-    let response = issue(
-        state,
-        client,
-        &user,
-        &grant,
-        &scopes,
-        code.nonce.as_deref(),
+    let event = audit(
+        "token",
+        Some(&user.id),
+        &client.id,
+        "success",
+        meta,
         now,
+        Some("authorization_code"),
+    );
+    let nonce = code.nonce.as_deref();
+    issue(
+        state, client, &user, &grant, true, &scopes, nonce, now, event,
     )
-    .await?;
-    state
-        .audit(audit(
-            "token",
-            Some(&user.id),
-            &client.id,
-            "success",
-            meta,
-            now,
-            Some("authorization_code"),
-        ))
-        .await;
-    Ok(response)
+    .await
 }
 
 async fn active_user(state: &AppState, user_id: &str) -> AppResult<User> {
@@ -269,15 +260,19 @@ async fn active_user(state: &AppState, user_id: &str) -> AppResult<User> {
     }
 }
 
-/// Mints access (+ refresh) (+ ID) tokens for a grant.
+/// Mints access (+ refresh) (+ ID) tokens for a grant and writes them, with the grant when it is
+/// `new` and the audit event, in one commit.
+#[allow(clippy::too_many_arguments)]
 async fn issue(
     state: &AppState,
     client: &Client,
     user: &User,
     grant: &Grant,
+    new: bool,
     scopes: &[String],
     nonce: Option<&str>,
     now: i64,
+    event: AuditEvent,
 ) -> AppResult<TokenResponse> {
     let lt = &state.config.lifetimes;
     let access = random_token()?;
@@ -344,7 +339,15 @@ async fn issue(
     } else {
         None
     };
-    state.repos.tokens.insert_tokens(&rows).await?;
+    state
+        .repos
+        .tokens
+        .save_issued(Issued {
+            grant: new.then(|| grant.clone()),
+            tokens: rows,
+            audit: Some(event),
+        })
+        .await?;
     if refresh.is_some() {
         state
             .repos
@@ -434,19 +437,19 @@ async fn refresh(
     };
     // A narrower refresh keeps offline_access only if asked; without it the chain would end,
     // which is the client's choice to make.
-    let response = issue(state, client, &user, &grant, &scopes, None, now).await?;
-    state
-        .audit(audit(
-            "token",
-            Some(&user.id),
-            &client.id,
-            "success",
-            meta,
-            now,
-            Some("refresh_token"),
-        ))
-        .await;
-    Ok(response)
+    let event = audit(
+        "token",
+        Some(&user.id),
+        &client.id,
+        "success",
+        meta,
+        now,
+        Some("refresh_token"),
+    );
+    issue(
+        state, client, &user, &grant, false, &scopes, None, now, event,
+    )
+    .await
 }
 
 async fn client_credentials(
@@ -487,20 +490,31 @@ async fn client_credentials(
     state
         .repos
         .tokens
-        .insert_tokens(&[StoredToken {
-            token_hash: token_hash(&access),
-            kind: TokenKind::Access,
-            grant_id: None,
-            client_id: client.id.clone(),
-            user_id: None,
-            scope: join_scope(&scopes),
-            created_at: now,
-            expires_at: now + ttl,
-            consumed_at: None,
-            revoked_at: None,
-        }])
+        .save_issued(Issued {
+            grant: None,
+            tokens: vec![StoredToken {
+                token_hash: token_hash(&access),
+                kind: TokenKind::Access,
+                grant_id: None,
+                client_id: client.id.clone(),
+                user_id: None,
+                scope: join_scope(&scopes),
+                created_at: now,
+                expires_at: now + ttl,
+                consumed_at: None,
+                revoked_at: None,
+            }],
+            audit: Some(audit(
+                "token",
+                None,
+                &client.id,
+                "success",
+                meta,
+                now,
+                Some("client_credentials"),
+            )),
+        })
         .await?;
-    let _ = meta;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -1,6 +1,7 @@
 //! Repository traits, one per aggregate, used everywhere as `Arc<dyn ...>`. SQL lives only in the
 //! backends below (`sqlite` today; PostgreSQL later, without touching other layers).
 
+pub mod cache;
 pub mod sqlite;
 
 use crate::clock::UnixTime;
@@ -81,9 +82,20 @@ pub enum RefreshRotation {
     Unknown,
 }
 
+/// Everything one token response writes, committed together.
+#[derive(Debug, Default)]
+pub struct Issued {
+    /// A new grant (code exchange); `None` when refreshing or for client credentials.
+    pub grant: Option<Grant>,
+    pub tokens: Vec<StoredToken>,
+    pub audit: Option<AuditEvent>,
+}
+
 #[async_trait]
 pub trait TokenRepo: Send + Sync {
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
+    /// Writes a grant (if new), its tokens and the audit event atomically.
+    async fn save_issued(&self, issued: Issued) -> StoreResult<()>;
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>>;
     /// Revokes the grant and every token issued under it.
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;

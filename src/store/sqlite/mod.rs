@@ -5,8 +5,9 @@
 //! between them); reads use a separate pool of several connections, which WAL mode lets run
 //! alongside the writer. `busy_timeout` covers other processes (the CLI) touching the same file.
 
+use super::cache::TtlCache;
 use super::{
-    AuditRepo, ClientRepo, CodeRedemption, CodeRepo, ConsentRepo, GroupRepo, KeyRepo,
+    AuditRepo, ClientRepo, CodeRedemption, CodeRepo, ConsentRepo, GroupRepo, Issued, KeyRepo,
     MaintenanceRepo, PasswordRepo, RefreshRotation, SessionRepo, SetupRepo, StoreError,
     StoreResult, StoredKey, TokenRepo, UserRepo,
 };
@@ -24,10 +25,14 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(test)]
 mod tests;
+
+/// How stale a cached client or user may be when another process (the CLI) changed it.
+const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// Readers beyond this rarely help on the small machines Keyway targets.
 const READER_CONNECTIONS: u32 = 4;
@@ -37,6 +42,11 @@ const READER_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     /// Exactly one connection: every INSERT, UPDATE and DELETE.
     writer: SqlitePool,
+    /// Group commit over `writer` for the hot writes (see `writer.rs`).
+    batch: writer::Writer,
+    /// Clients and users are read on nearly every protocol request.
+    client_cache: Arc<TtlCache<Client>>,
+    user_cache: Arc<TtlCache<User>>,
     /// SELECTs only (the connections are `query_only`).
     reader: SqlitePool,
 }
@@ -50,25 +60,18 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Normal)
+            // Statement journals and sort spills stay in memory instead of temp files.
+            .pragma("temp_store", "MEMORY")
+            // Checkpoints run in the background (see `checkpoints`), not inside a commit.
+            .pragma("wal_autocheckpoint", "0")
+            // A checkpointed WAL is cut back to this size instead of staying at its peak.
+            .pragma("journal_size_limit", "67108864");
 
-        // An in-memory database lives only as long as its connections and is not shared across
-        // pools in a useful way, so it gets one pool that never lets its connection go.
-        let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
-        if in_memory {
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(base)
-                .await
-                .context("cannot open the in-memory SQLite database")?;
-            migrate(&pool).await?;
-            return Ok(Self {
-                writer: pool.clone(),
-                reader: pool,
-            });
+        // The writer thread, the rare-write pool and the readers each hold their own
+        // connections; separate in-memory databases would not be one database.
+        if database_url.contains(":memory:") || database_url.contains("mode=memory") {
+            anyhow::bail!("in-memory SQLite databases are not supported; use a file path");
         }
 
         let path = base.get_filename().to_path_buf();
@@ -80,22 +83,65 @@ impl SqliteStore {
 
         // The writer opens (and creates) the file and switches it to WAL before any reader
         // connects, so readers never see a half-initialised database.
+        // No ping before each acquire: a local file does not drop connections, and the ping is
+        // a round trip to the connection's worker thread on every query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(base.clone())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         migrate(&writer).await?;
+        let batch = writer::Writer::spawn(base.clone())
+            .await
+            .with_context(|| format!("cannot open the database {} for writing", path.display()))?;
+        tokio::spawn(checkpoints(writer.clone()));
 
         // `query_only` turns a write accidentally sent to a reader into an error instead of a
         // second writer competing for the lock.
         let reader = SqlitePoolOptions::new()
             .max_connections(READER_CONNECTIONS)
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(base.create_if_missing(false).pragma("query_only", "ON"))
             .await
             .with_context(|| format!("cannot open the database {} for reading", path.display()))?;
 
-        Ok(Self { writer, reader })
+        Ok(Self {
+            client_cache: Arc::new(TtlCache::new(CACHE_TTL)),
+            user_cache: Arc::new(TtlCache::new(CACHE_TTL)),
+            batch,
+            writer,
+            reader,
+        })
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the WAL in the background. SQLite's automatic checkpoint would run inside some
+/// unlucky commit and make that request wait for the copy and its fsync; a PASSIVE checkpoint
+/// from here never blocks the writer. Ends when the pool closes.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            break;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                break;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 
@@ -259,6 +305,10 @@ macro_rules! token_cols {
     };
 }
 
+// After the column macros, which it uses.
+mod writer;
+use writer::Row;
+
 fn token_from_row(r: &SqliteRow) -> StoreResult<StoredToken> {
     let kind: String = r.try_get("kind").or_backend()?;
     Ok(StoredToken {
@@ -354,14 +404,21 @@ impl UserRepo for SqliteStore {
     }
 
     async fn by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
+        if let Some(user) = self.user_cache.get(id) {
+            return Ok(Some(user));
+        }
+        let user = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.reader)
             .await
             .or_backend()?
             .as_ref()
             .map(user_from_row)
-            .transpose()
+            .transpose()?;
+        if let Some(u) = &user {
+            self.user_cache.put(id, u.clone());
+        }
+        Ok(user)
     }
 
     async fn by_username(&self, username: &str) -> StoreResult<Option<User>> {
@@ -395,6 +452,7 @@ impl UserRepo for SqliteStore {
     }
 
     async fn set_disabled(&self, id: &str, disabled: bool, now: UnixTime) -> StoreResult<()> {
+        self.user_cache.forget(id);
         let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(disabled)
             .bind(now)
@@ -550,7 +608,10 @@ impl ClientRepo for SqliteStore {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<Client>> {
-        sqlx::query(concat!(
+        if let Some(client) = self.client_cache.get(id) {
+            return Ok(Some(client));
+        }
+        let client = sqlx::query(concat!(
             "SELECT ",
             client_cols!(),
             " FROM clients WHERE id = ?"
@@ -561,7 +622,11 @@ impl ClientRepo for SqliteStore {
         .or_backend()?
         .as_ref()
         .map(client_from_row)
-        .transpose()
+        .transpose()?;
+        if let Some(c) = &client {
+            self.client_cache.put(id, c.clone());
+        }
+        Ok(client)
     }
 
     async fn list(&self) -> StoreResult<Vec<Client>> {
@@ -579,6 +644,7 @@ impl ClientRepo for SqliteStore {
     }
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
+        self.client_cache.forget(id);
         // Codes, grants, tokens and consents go with it through ON DELETE CASCADE.
         let done = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id)
@@ -595,69 +661,78 @@ impl ClientRepo for SqliteStore {
 #[async_trait]
 impl CodeRepo for SqliteStore {
     async fn insert(&self, code: &AuthCode) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO auth_codes (",
-            code_cols!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&code.code_hash)
-        .bind(&code.grant_id)
-        .bind(&code.client_id)
-        .bind(&code.user_id)
-        .bind(&code.redirect_uri)
-        .bind(&code.scope)
-        .bind(&code.nonce)
-        .bind(&code.code_challenge)
-        .bind(code.auth_time)
-        .bind(&code.amr)
-        .bind(&code.sid)
-        .bind(code.expires_at)
-        .bind(code.created_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| {
-            write_err(
-                e,
-                |_| "authorization code".into(),
-                || "client or user of the authorization code".into(),
-            )
-        })?;
-        Ok(())
+        self.batch.insert(vec![Row::Code(code.clone())]).await
     }
 
     async fn redeem(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
-        // One conditional UPDATE decides first use atomically. `fetch_all` rather than
-        // `fetch_optional` so the statement runs to completion and a failed commit is reported
-        // instead of swallowed when the statement is reset.
-        let rows = sqlx::query(concat!(
-            "UPDATE auth_codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL \
-             RETURNING ",
-            code_cols!()
-        ))
-        .bind(now)
-        .bind(code_hash)
-        .fetch_all(&self.writer)
-        .await
-        .or_backend()?;
-        if let Some(row) = rows.first() {
-            return Ok(CodeRedemption::Redeemed(code_from_row(row)?));
-        }
-        // Not updated: consumed before (a replay) or never issued. Consumption is permanent, so
-        // reading after the failed UPDATE cannot give a stale answer.
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            code_cols!(),
-            " FROM auth_codes WHERE code_hash = ?"
-        ))
-        .bind(code_hash)
-        .fetch_optional(&self.reader)
-        .await
-        .or_backend()?;
-        match row {
-            Some(row) => Ok(CodeRedemption::AlreadyUsed(code_from_row(&row)?)),
-            None => Ok(CodeRedemption::Unknown),
-        }
+        let code_hash = code_hash.to_owned();
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    // One conditional UPDATE decides first use atomically. `fetch_all` rather
+                    // than `fetch_optional` so the statement runs to completion.
+                    let rows = sqlx::query(concat!(
+                        "UPDATE auth_codes SET consumed_at = ? WHERE code_hash = ? \
+                         AND consumed_at IS NULL RETURNING ",
+                        code_cols!()
+                    ))
+                    .bind(now)
+                    .bind(&code_hash)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    if let Some(row) = rows.first() {
+                        return Ok(CodeRedemption::Redeemed(code_from_row(row)?));
+                    }
+                    // Not updated: consumed before (a replay) or never issued.
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        code_cols!(),
+                        " FROM auth_codes WHERE code_hash = ?"
+                    ))
+                    .bind(&code_hash)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    match row {
+                        Some(row) => Ok(CodeRedemption::AlreadyUsed(code_from_row(&row)?)),
+                        None => Ok(CodeRedemption::Unknown),
+                    }
+                })
+            })
+            .await
     }
+}
+
+/// Keeps the newest `cap` grants with a live refresh token for (client, user); revokes the rest.
+async fn revoke_excess_grants(
+    conn: &mut sqlx::SqliteConnection,
+    client_id: &str,
+    user_id: &str,
+    cap: u32,
+    now: UnixTime,
+) -> StoreResult<()> {
+    // Newest first, skipping the `cap` to keep: the rest is revoked. The ids are read first
+    // because revoking changes which grants match.
+    let excess: Vec<String> = sqlx::query_scalar(
+        "SELECT g.id FROM grants g \
+         WHERE g.client_id = ? AND g.user_id = ? AND g.revoked_at IS NULL \
+           AND EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id AND t.kind = 'refresh' \
+                       AND t.consumed_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > ?) \
+         ORDER BY g.created_at DESC, g.rowid DESC \
+         LIMIT -1 OFFSET ?",
+    )
+    .bind(client_id)
+    .bind(user_id)
+    .bind(now)
+    .bind(i64::from(cap))
+    .fetch_all(&mut *conn)
+    .await
+    .or_backend()?;
+    for id in &excess {
+        revoke_grant_in(&mut *conn, id, now).await?;
+    }
+    Ok(())
 }
 
 /// Revokes a grant and its tokens inside the caller's transaction.
@@ -685,31 +760,15 @@ async fn revoke_grant_in(
 #[async_trait]
 impl TokenRepo for SqliteStore {
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO grants (",
-            grant_cols!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&grant.id)
-        .bind(&grant.user_id)
-        .bind(&grant.client_id)
-        .bind(&grant.scope)
-        .bind(grant.auth_time)
-        .bind(&grant.amr)
-        .bind(&grant.sid)
-        .bind(grant.created_at)
-        .bind(grant.expires_at)
-        .bind(grant.revoked_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| {
-            write_err(
-                e,
-                |_| format!("grant {:?}", grant.id),
-                || "client or user of the grant".into(),
-            )
-        })?;
-        Ok(())
+        self.batch.insert(vec![Row::Grant(grant.clone())]).await
+    }
+
+    async fn save_issued(&self, issued: Issued) -> StoreResult<()> {
+        let mut rows = Vec::with_capacity(issued.tokens.len() + 2);
+        rows.extend(issued.grant.map(Row::Grant));
+        rows.extend(issued.tokens.into_iter().map(Row::Token));
+        rows.extend(issued.audit.map(Row::Audit));
+        self.batch.insert(rows).await
     }
 
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>> {
@@ -728,50 +787,22 @@ impl TokenRepo for SqliteStore {
     }
 
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
-        // A missing grant is not an error: replay handling revokes by the id a code or token
-        // names, and that grant may never have been created or may have been purged.
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let id = id.to_owned();
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    writer::begin_savepoint(conn).await?;
+                    let r = revoke_grant_in(conn, &id, now).await;
+                    writer::end_savepoint(conn, r).await
+                })
+            })
             .await
-            .or_backend()?;
-        revoke_grant_in(&mut tx, id, now).await?;
-        tx.commit().await.or_backend()
     }
 
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        self.batch
+            .insert(tokens.iter().cloned().map(Row::Token).collect())
             .await
-            .or_backend()?;
-        for t in tokens {
-            sqlx::query(concat!(
-                "INSERT INTO tokens (",
-                token_cols!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(&t.token_hash)
-            .bind(t.kind.as_str())
-            .bind(&t.grant_id)
-            .bind(&t.client_id)
-            .bind(&t.user_id)
-            .bind(&t.scope)
-            .bind(t.created_at)
-            .bind(t.expires_at)
-            .bind(t.consumed_at)
-            .bind(t.revoked_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                write_err(
-                    e,
-                    |_| "token".into(),
-                    || "grant, client or user of the token".into(),
-                )
-            })?;
-        }
-        tx.commit().await.or_backend()
     }
 
     async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>> {
@@ -794,44 +825,60 @@ impl TokenRepo for SqliteStore {
         token_hash: &str,
         now: UnixTime,
     ) -> StoreResult<RefreshRotation> {
-        // Same shape as code redemption: the conditional UPDATE is the single point of decision.
-        let rows = sqlx::query(concat!(
-            "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND kind = 'refresh' \
-             AND consumed_at IS NULL AND revoked_at IS NULL RETURNING ",
-            token_cols!()
-        ))
-        .bind(now)
-        .bind(token_hash)
-        .fetch_all(&self.writer)
-        .await
-        .or_backend()?;
-        if let Some(row) = rows.first() {
-            return Ok(RefreshRotation::Rotated(token_from_row(row)?));
-        }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            token_cols!(),
-            " FROM tokens WHERE token_hash = ? AND kind = 'refresh'"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.reader)
-        .await
-        .or_backend()?;
-        match row {
-            Some(row) => Ok(RefreshRotation::Replayed(token_from_row(&row)?)),
-            None => Ok(RefreshRotation::Unknown),
-        }
+        let token_hash = token_hash.to_owned();
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    // Same shape as code redemption: the conditional UPDATE decides.
+                    let rows = sqlx::query(concat!(
+                        "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND kind = 'refresh' \
+                         AND consumed_at IS NULL AND revoked_at IS NULL RETURNING ",
+                        token_cols!()
+                    ))
+                    .bind(now)
+                    .bind(&token_hash)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    if let Some(row) = rows.first() {
+                        return Ok(RefreshRotation::Rotated(token_from_row(row)?));
+                    }
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        token_cols!(),
+                        " FROM tokens WHERE token_hash = ? AND kind = 'refresh'"
+                    ))
+                    .bind(&token_hash)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    match row {
+                        Some(row) => Ok(RefreshRotation::Replayed(token_from_row(&row)?)),
+                        None => Ok(RefreshRotation::Unknown),
+                    }
+                })
+            })
+            .await
     }
 
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
         // Revoking an unknown or already revoked token succeeds (RFC 7009 §2.2).
-        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(token_hash)
-            .execute(&self.writer)
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(&token_hash)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    Ok(())
+                })
+            })
             .await
-            .or_backend()?;
-        Ok(())
     }
 
     async fn cap_refresh_grants(
@@ -841,32 +888,16 @@ impl TokenRepo for SqliteStore {
         cap: u32,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let (client_id, user_id) = (client_id.to_owned(), user_id.to_owned());
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    writer::begin_savepoint(conn).await?;
+                    let r = revoke_excess_grants(conn, &client_id, &user_id, cap, now).await;
+                    writer::end_savepoint(conn, r).await
+                })
+            })
             .await
-            .or_backend()?;
-        // Newest first, skipping the `cap` to keep: what remains is to be revoked. The ids are
-        // read before revoking because revoking changes which grants the query matches.
-        let excess: Vec<String> = sqlx::query_scalar(
-            "SELECT g.id FROM grants g \
-             WHERE g.client_id = ? AND g.user_id = ? AND g.revoked_at IS NULL \
-               AND EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id AND t.kind = 'refresh' \
-                           AND t.consumed_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > ?) \
-             ORDER BY g.created_at DESC, g.rowid DESC \
-             LIMIT -1 OFFSET ?",
-        )
-        .bind(client_id)
-        .bind(user_id)
-        .bind(now)
-        .bind(i64::from(cap))
-        .fetch_all(&mut *tx)
-        .await
-        .or_backend()?;
-        for id in &excess {
-            revoke_grant_in(&mut tx, id, now).await?;
-        }
-        tx.commit().await.or_backend()
     }
 }
 
@@ -971,31 +1002,46 @@ impl KeyRepo for SqliteStore {
 #[async_trait]
 impl SessionRepo for SqliteStore {
     async fn create(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(data)
-        .bind(expires_at)
-        .execute(&self.writer)
-        .await
-        .or_backend()?;
-        Ok(done.rows_affected() == 1)
+        let (id, data) = (id.to_owned(), data.to_vec());
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(&data)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
     }
 
     async fn save(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
-        )
-        .bind(id)
-        .bind(data)
-        .bind(expires_at)
-        .execute(&self.writer)
-        .await
-        .or_backend()?;
-        Ok(())
+        let (id, data) = (id.to_owned(), data.to_vec());
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?) \
+                         ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
+                         expires_at = excluded.expires_at",
+                    )
+                    .bind(&id)
+                    .bind(&data)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<Vec<u8>>> {
@@ -1009,42 +1055,33 @@ impl SessionRepo for SqliteStore {
     }
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
         // Deleting a session that is already gone is what the caller wanted anyway.
-        sqlx::query("DELETE FROM sessions WHERE id = ?")
-            .bind(id)
-            .execute(&self.writer)
+        self.batch
+            .run(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM sessions WHERE id = ?")
+                        .bind(&id)
+                        .execute(&mut *conn)
+                        .await
+                        .or_backend()?;
+                    Ok(())
+                })
+            })
             .await
-            .or_backend()?;
-        Ok(())
     }
 }
 
 #[async_trait]
 impl AuditRepo for SqliteStore {
     async fn record(&self, event: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events \
-             (at, event, user_id, client_id, ip, user_agent, outcome, detail) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(event.at)
-        .bind(&event.event)
-        .bind(&event.user_id)
-        .bind(&event.client_id)
-        .bind(&event.ip)
-        .bind(&event.user_agent)
-        .bind(&event.outcome)
-        .bind(&event.detail)
-        .execute(&self.writer)
-        .await
-        .or_backend()?;
-        Ok(())
+        self.batch.insert(vec![Row::Audit(event.clone())]).await
     }
 
     async fn recent(&self, limit: u32) -> StoreResult<Vec<AuditEvent>> {
         sqlx::query(
             "SELECT at, event, user_id, client_id, ip, user_agent, outcome, detail \
-             FROM audit_events ORDER BY at DESC, id DESC LIMIT ?",
+             FROM audit_events ORDER BY id DESC LIMIT ?",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
@@ -1122,6 +1159,14 @@ impl MaintenanceRepo for SqliteStore {
     }
 
     async fn close(&self) {
+        self.batch.close().await;
+        // Fold the WAL into the database file so a copy of the file alone is complete.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await
+        {
+            tracing::warn!(error = %e, "final WAL checkpoint failed");
+        }
         self.writer.close().await;
         self.reader.close().await;
     }

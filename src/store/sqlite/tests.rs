@@ -294,3 +294,79 @@ async fn concurrent_writers_do_not_get_busy() {
     assert_eq!(recent.len(), 50);
     assert_eq!(recent[0].at, NOW + 49, "newest first");
 }
+
+fn cc_token(hash: &str, client_id: &str) -> StoredToken {
+    StoredToken {
+        token_hash: hash.into(),
+        kind: TokenKind::Access,
+        grant_id: None,
+        client_id: client_id.into(),
+        user_id: None,
+        scope: "api".into(),
+        created_at: NOW,
+        expires_at: NOW + 60,
+        consumed_at: None,
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_failing_insert_in_a_group_commit_fails_alone() {
+    let db = db().await;
+    let (_, client_id) = user_and_client(&db.store).await;
+    let store = Arc::new(db.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        // Every seventh names a client that does not exist: a foreign-key violation.
+        let client = if i % 7 == 3 {
+            "no-such-client".to_string()
+        } else {
+            client_id.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = store
+                .insert_tokens(&[cc_token(&format!("h{i}"), &client)])
+                .await;
+            (i, r)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        let stored = store.token(&format!("h{i}")).await.unwrap();
+        if i % 7 == 3 {
+            assert!(matches!(r, Err(StoreError::NotFound(_))), "{i}: {r:?}");
+            assert!(stored.is_none());
+        } else {
+            r.unwrap();
+            assert!(stored.is_some(), "{i} committed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn any_text_survives_the_literal_insert_path() {
+    let db = db().await;
+    let odd = "x'); DROP TABLE users; -- \"quoted\" \\ ünïcødé ✓ \u{0}end";
+    AuditRepo::record(
+        &db.store,
+        &AuditEvent {
+            at: NOW,
+            event: "signin".into(),
+            user_id: None,
+            client_id: None,
+            ip: Some("::1".into()),
+            user_agent: Some(odd.into()),
+            outcome: "failure".into(),
+            detail: None,
+        },
+    )
+    .await
+    .unwrap();
+    let recent = db.store.recent(1).await.unwrap();
+    assert_eq!(recent[0].user_agent.as_deref(), Some(odd));
+    assert!(
+        UserRepo::list(&db.store).await.is_ok(),
+        "users table intact"
+    );
+}

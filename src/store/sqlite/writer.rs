@@ -1,0 +1,570 @@
+//! Group commit: one task owns the write connection and commits whatever writes are waiting in one
+//! transaction. Plain inserts of the same table become one multi-row INSERT. Every caller still
+//! gets its answer only after the transaction that holds its write has committed.
+//!
+//! Why: with sqlx every statement is a round trip to the connection's worker thread, and each
+//! commit appends to the WAL. Under load, N waiting writes cost one BEGIN, one statement per
+//! table and one COMMIT instead of N of each.
+
+use super::{OrBackend, write_err};
+use crate::domain::{AuditEvent, AuthCode, Grant, StoredToken};
+use crate::store::{StoreError, StoreResult};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most requests taken into one transaction; bounds a transaction's size and latency.
+const MAX_BATCH: usize = 256;
+/// Rows per multi-row INSERT: below SQLite's bound-parameter limit for every table here.
+const ROWS_PER_STATEMENT: usize = 64;
+
+pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
+/// Told whether the batch committed (Err carries the reason).
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Reply> + Send>;
+
+/// A row that is only ever inserted, never read back by the writer.
+#[derive(Debug, Clone)]
+pub(super) enum Row {
+    Grant(Grant),
+    Token(StoredToken),
+    Code(AuthCode),
+    Audit(AuditEvent),
+}
+
+enum Request {
+    Insert(Vec<Row>, oneshot::Sender<StoreResult<()>>),
+    Job(Job),
+    /// Finish what came before, close the connection, then answer.
+    Close(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub(super) struct Writer {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Backend(anyhow::anyhow!("the database writer has stopped"))
+}
+
+fn commit_error(message: &str) -> StoreError {
+    StoreError::Backend(anyhow::anyhow!("commit failed: {message}"))
+}
+
+impl Writer {
+    /// Starts the writer over `pool` (a pool of exactly one connection) on a thread of its own:
+    /// each statement is a round trip to the connection's thread, and on the shared runtime every
+    /// one of them would wait behind the HTTP tasks in the run queue.
+    ///
+    /// The connection is the writer's alone for its whole life: handing a pooled connection back
+    /// and forth costs more than the writes themselves.
+    pub(super) async fn spawn(options: SqliteConnectOptions) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("keyway-db-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match SqliteConnection::connect_with(&options).await {
+                        Ok(conn) => {
+                            let _ = ready_tx.send(Ok(()));
+                            run(conn, rx).await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                })
+            })?;
+        ready_rx.await??;
+        Ok(Self { tx })
+    }
+
+    /// Inserts rows atomically (all or none), in this order of tables: grants, tokens, codes, audit.
+    pub(super) async fn insert(&self, rows: Vec<Row>) -> StoreResult<()> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Insert(rows, tx))
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Commits what is queued and closes the connection; later writes fail.
+    pub(super) async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Runs `f` inside the next batch's transaction; its result is returned once that commits.
+    /// A job with several statements must leave nothing behind when it fails: run them between
+    /// `begin_savepoint` and `end_savepoint`.
+    pub(super) async fn run<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>>
+            + Send
+            + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = f(conn).await;
+                Box::new(move |commit: Result<(), String>| {
+                    let _ = tx.send(match commit {
+                        Ok(()) => result,
+                        Err(m) => Err(commit_error(&m)),
+                    });
+                }) as Reply
+            })
+        });
+        self.tx.send(Request::Job(job)).map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+}
+
+/// Opens a savepoint: a job with several statements that must leave nothing behind on failure
+/// runs between this and `end_savepoint`.
+pub(super) async fn begin_savepoint(conn: &mut SqliteConnection) -> StoreResult<()> {
+    sqlx::query("SAVEPOINT job")
+        .execute(&mut *conn)
+        .await
+        .or_backend()?;
+    Ok(())
+}
+
+/// Keeps (on success) or undoes (on failure) what happened since `begin_savepoint`, passing the
+/// result through.
+pub(super) async fn end_savepoint<R>(
+    conn: &mut SqliteConnection,
+    result: StoreResult<R>,
+) -> StoreResult<R> {
+    if result.is_err() {
+        sqlx::query("ROLLBACK TO job")
+            .execute(&mut *conn)
+            .await
+            .or_backend()?;
+    }
+    sqlx::query("RELEASE job")
+        .execute(&mut *conn)
+        .await
+        .or_backend()?;
+    result
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut closing = None;
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(r) = next.take() {
+            match r {
+                Request::Close(done) => {
+                    closing = Some(done);
+                    break;
+                }
+                other => batch.push(other),
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            process(&mut conn, batch).await;
+        }
+        if closing.is_some() {
+            break;
+        }
+    }
+    let _ = conn.close().await;
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
+    let mut inserts = Vec::new();
+    let mut jobs = Vec::new();
+    for r in batch {
+        match r {
+            Request::Insert(rows, tx) => inserts.push((rows, tx)),
+            Request::Job(job) => jobs.push(job),
+            Request::Close(_) => {}
+        }
+    }
+    // Fast path: BEGIN, every insert request's rows as one multi-row INSERT per table, and (when
+    // no job needs the open transaction) COMMIT, sent as one script: one round trip to the
+    // connection's thread for the whole batch.
+    let all_rows: Vec<&Row> = inserts.iter().flat_map(|(rows, _)| rows.iter()).collect();
+    let mut script = String::from("BEGIN IMMEDIATE;");
+    literal::insert_script(&mut script, &all_rows);
+    let commit_in_script = jobs.is_empty();
+    if commit_in_script {
+        script.push_str("COMMIT;");
+    }
+    let mut insert_results: Vec<StoreResult<()>> = Vec::with_capacity(inserts.len());
+    match sqlx::raw_sql(&script).execute(&mut *conn).await {
+        Ok(_) => insert_results.extend(inserts.iter().map(|_| Ok(()))),
+        Err(_) => {
+            // A constraint said no (or BEGIN failed): start again and insert request by request
+            // in savepoints, so only the offender fails.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+                let message = e.to_string();
+                for (_, tx) in inserts {
+                    let _ = tx.send(Err(commit_error(&message)));
+                }
+                return;
+            }
+            for (rows, _) in &inserts {
+                let rows: Vec<&Row> = rows.iter().collect();
+                let r = match begin_savepoint(conn).await {
+                    Ok(()) => {
+                        let r = insert_rows(conn, &rows).await;
+                        end_savepoint(conn, r).await
+                    }
+                    Err(e) => Err(e),
+                };
+                insert_results.push(r);
+            }
+            return finish(conn, inserts, insert_results, jobs).await;
+        }
+    }
+    if commit_in_script {
+        for ((_, tx), result) in inserts.into_iter().zip(insert_results) {
+            let _ = tx.send(result);
+        }
+        return;
+    }
+    finish(conn, inserts, insert_results, jobs).await
+}
+
+/// Runs the jobs in the open transaction, commits, and answers everyone.
+async fn finish(
+    conn: &mut SqliteConnection,
+    inserts: Vec<(Vec<Row>, oneshot::Sender<StoreResult<()>>)>,
+    insert_results: Vec<StoreResult<()>>,
+    jobs: Vec<Job>,
+) {
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        replies.push(job(&mut *conn).await);
+    }
+    let commit = match sqlx::query("COMMIT").execute(&mut *conn).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e.to_string())
+        }
+    };
+    for ((_, tx), result) in inserts.into_iter().zip(insert_results) {
+        let _ = tx.send(match &commit {
+            Ok(()) => result,
+            Err(m) => Err(commit_error(m)),
+        });
+    }
+    for reply in replies {
+        reply(commit.clone());
+    }
+}
+
+/// Inserts rows table by table (grants before the tokens that reference them).
+async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<()> {
+    let grants: Vec<&Grant> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Grant(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    let tokens: Vec<&StoredToken> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Token(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let codes: Vec<&AuthCode> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Code(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let audit: Vec<&AuditEvent> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Audit(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    for chunk in grants.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(concat!("INSERT INTO grants (", grant_cols!(), ") "));
+        q.push_values(chunk, |mut b, g| {
+            b.push_bind(g.id.clone())
+                .push_bind(g.user_id.clone())
+                .push_bind(g.client_id.clone())
+                .push_bind(g.scope.clone())
+                .push_bind(g.auth_time)
+                .push_bind(g.amr.clone())
+                .push_bind(g.sid.clone())
+                .push_bind(g.created_at)
+                .push_bind(g.expires_at)
+                .push_bind(g.revoked_at);
+        });
+        q.build().execute(&mut *conn).await.map_err(|e| {
+            write_err(
+                e,
+                |_| "grant".into(),
+                || "client or user of the grant".into(),
+            )
+        })?;
+    }
+    for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(concat!("INSERT INTO tokens (", token_cols!(), ") "));
+        q.push_values(chunk, |mut b, t| {
+            b.push_bind(t.token_hash.clone())
+                .push_bind(t.kind.as_str())
+                .push_bind(t.grant_id.clone())
+                .push_bind(t.client_id.clone())
+                .push_bind(t.user_id.clone())
+                .push_bind(t.scope.clone())
+                .push_bind(t.created_at)
+                .push_bind(t.expires_at)
+                .push_bind(t.consumed_at)
+                .push_bind(t.revoked_at);
+        });
+        q.build().execute(&mut *conn).await.map_err(|e| {
+            write_err(
+                e,
+                |_| "token".into(),
+                || "grant, client or user of the token".into(),
+            )
+        })?;
+    }
+    for chunk in codes.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(concat!("INSERT INTO auth_codes (", code_cols!(), ") "));
+        q.push_values(chunk, |mut b, c| {
+            b.push_bind(c.code_hash.clone())
+                .push_bind(c.grant_id.clone())
+                .push_bind(c.client_id.clone())
+                .push_bind(c.user_id.clone())
+                .push_bind(c.redirect_uri.clone())
+                .push_bind(c.scope.clone())
+                .push_bind(c.nonce.clone())
+                .push_bind(c.code_challenge.clone())
+                .push_bind(c.auth_time)
+                .push_bind(c.amr.clone())
+                .push_bind(c.sid.clone())
+                .push_bind(c.expires_at)
+                .push_bind(c.created_at);
+        });
+        q.build().execute(&mut *conn).await.map_err(|e| {
+            write_err(
+                e,
+                |_| "authorization code".into(),
+                || "client or user of the authorization code".into(),
+            )
+        })?;
+    }
+    for chunk in audit.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_events (at, event, user_id, client_id, ip, user_agent, outcome, detail) ",
+        );
+        q.push_values(chunk, |mut b, a| {
+            b.push_bind(a.at)
+                .push_bind(a.event.clone())
+                .push_bind(a.user_id.clone())
+                .push_bind(a.client_id.clone())
+                .push_bind(a.ip.clone())
+                .push_bind(a.user_agent.clone())
+                .push_bind(a.outcome.clone())
+                .push_bind(a.detail.clone());
+        });
+        q.build().execute(&mut *conn).await.or_backend()?;
+    }
+    Ok(())
+}
+
+/// SQL text for inserts, with every value written as a literal: integers in decimal, text as a
+/// hex blob cast to TEXT. Hex digits cannot break out of the literal, so no value can change the
+/// statement, whatever it contains.
+mod literal {
+    use super::Row;
+    use std::fmt::Write;
+
+    fn text(out: &mut String, v: &str) {
+        out.push_str("CAST(X'");
+        for b in v.as_bytes() {
+            let _ = write!(out, "{b:02x}");
+        }
+        out.push_str("' AS TEXT)");
+    }
+
+    fn opt_text(out: &mut String, v: Option<&str>) {
+        match v {
+            Some(v) => text(out, v),
+            None => out.push_str("NULL"),
+        }
+    }
+
+    fn int(out: &mut String, v: i64) {
+        let _ = write!(out, "{v}");
+    }
+
+    fn opt_int(out: &mut String, v: Option<i64>) {
+        match v {
+            Some(v) => int(out, v),
+            None => out.push_str("NULL"),
+        }
+    }
+
+    enum Value<'a> {
+        T(&'a str),
+        OT(Option<&'a str>),
+        I(i64),
+        OI(Option<i64>),
+    }
+
+    fn values(out: &mut String, vals: &[Value<'_>]) {
+        out.push('(');
+        for (i, v) in vals.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match v {
+                Value::T(s) => text(out, s),
+                Value::OT(s) => opt_text(out, *s),
+                Value::I(n) => int(out, *n),
+                Value::OI(n) => opt_int(out, *n),
+            }
+        }
+        out.push(')');
+    }
+
+    /// The values of a row for one table's INSERT, or None when the row is another table's.
+    type Extract = fn(&Row) -> Option<Vec<Value<'_>>>;
+
+    /// Appends one multi-row INSERT per table that has rows, grants before tokens.
+    pub(super) fn insert_script(out: &mut String, rows: &[&Row]) {
+        use Value::*;
+        let tables: [(&str, Extract); 4] = [
+            (
+                concat!("INSERT INTO grants (", grant_cols!(), ") VALUES "),
+                |r| match r {
+                    Row::Grant(g) => Some(vec![
+                        T(&g.id),
+                        T(&g.user_id),
+                        T(&g.client_id),
+                        T(&g.scope),
+                        I(g.auth_time),
+                        T(&g.amr),
+                        T(&g.sid),
+                        I(g.created_at),
+                        I(g.expires_at),
+                        OI(g.revoked_at),
+                    ]),
+                    _ => None,
+                },
+            ),
+            (
+                concat!("INSERT INTO tokens (", token_cols!(), ") VALUES "),
+                |r| match r {
+                    Row::Token(t) => Some(vec![
+                        T(&t.token_hash),
+                        T(t.kind.as_str()),
+                        OT(t.grant_id.as_deref()),
+                        T(&t.client_id),
+                        OT(t.user_id.as_deref()),
+                        T(&t.scope),
+                        I(t.created_at),
+                        I(t.expires_at),
+                        OI(t.consumed_at),
+                        OI(t.revoked_at),
+                    ]),
+                    _ => None,
+                },
+            ),
+            (
+                concat!("INSERT INTO auth_codes (", code_cols!(), ") VALUES "),
+                |r| match r {
+                    Row::Code(c) => Some(vec![
+                        T(&c.code_hash),
+                        T(&c.grant_id),
+                        T(&c.client_id),
+                        T(&c.user_id),
+                        T(&c.redirect_uri),
+                        T(&c.scope),
+                        OT(c.nonce.as_deref()),
+                        OT(c.code_challenge.as_deref()),
+                        I(c.auth_time),
+                        T(&c.amr),
+                        T(&c.sid),
+                        I(c.expires_at),
+                        I(c.created_at),
+                    ]),
+                    _ => None,
+                },
+            ),
+            (
+                "INSERT INTO audit_events (at, event, user_id, client_id, ip, user_agent, outcome, detail) VALUES ",
+                |r| match r {
+                    Row::Audit(a) => Some(vec![
+                        I(a.at),
+                        T(&a.event),
+                        OT(a.user_id.as_deref()),
+                        OT(a.client_id.as_deref()),
+                        OT(a.ip.as_deref()),
+                        OT(a.user_agent.as_deref()),
+                        T(&a.outcome),
+                        OT(a.detail.as_deref()),
+                    ]),
+                    _ => None,
+                },
+            ),
+        ];
+        for (head, extract) in tables {
+            let mut first = true;
+            for vals in rows.iter().filter_map(|r| extract(r)) {
+                if first {
+                    out.push_str(head);
+                    first = false;
+                } else {
+                    out.push(',');
+                }
+                values(out, &vals);
+            }
+            if !first {
+                out.push(';');
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn text_is_hex_encoded_whatever_it_holds() {
+            let mut out = String::new();
+            super::text(&mut out, "x'); DROP TABLE users; --");
+            assert!(out.starts_with("CAST(X'") && out.ends_with("' AS TEXT)"));
+            let inner = &out["CAST(X'".len()..out.len() - "' AS TEXT)".len()];
+            assert!(inner.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+    }
+}
