@@ -50,7 +50,8 @@ pub struct RawConfig {
     pub insecure_http: bool,
     /// 32 bytes (hex or base64) sealing private signing keys; a key file in data_dir otherwise.
     pub secret_key: Option<String>,
-    /// Password hashes computed at once (each argon2id takes ~19 MiB and one core for ~25 ms).
+    /// Password hashes computed at once (each argon2id takes ~19 MiB and one core for ~25 ms);
+    /// 0 means half the CPU cores, at least one.
     pub password_hash_concurrency: usize,
     /// `text` or `json`.
     pub log_format: String,
@@ -66,7 +67,7 @@ impl Default for RawConfig {
             data_dir: "./data".into(),
             insecure_http: false,
             secret_key: None,
-            password_hash_concurrency: 2,
+            password_hash_concurrency: 0,
             log_format: "text".into(),
             lifetimes: Lifetimes::default(),
         }
@@ -189,9 +190,14 @@ impl Config {
                 ),
             ));
         }
-        if raw.password_hash_concurrency == 0 {
-            return Err(err("password_hash_concurrency", "must be at least 1"));
+        if raw.password_hash_concurrency > 256 {
+            return Err(err("password_hash_concurrency", "must be at most 256"));
         }
+        let password_hash_concurrency = match raw.password_hash_concurrency {
+            // Half the cores: the other half keeps serving requests during a burst of sign-ins.
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n,
+        };
         if !matches!(raw.log_format.as_str(), "text" | "json") {
             return Err(err("log_format", "must be text or json"));
         }
@@ -225,7 +231,7 @@ impl Config {
             data_dir: PathBuf::from(raw.data_dir),
             insecure_http: raw.insecure_http,
             secret_key: raw.secret_key,
-            password_hash_concurrency: raw.password_hash_concurrency,
+            password_hash_concurrency,
             log_format: raw.log_format,
             lifetimes: raw.lifetimes,
         })

@@ -1,17 +1,30 @@
 //! Passwords: argon2id (OWASP minimum m=19456 KiB, t=2, p=1) on the blocking pool, behind a
 //! semaphore so a burst of sign-ins cannot starve the runtime or exhaust memory.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use std::sync::Arc;
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
 
 pub const MIN_LENGTH: usize = 8;
 pub const MAX_LENGTH: usize = 1024;
 
+const M_COST: u32 = 19_456;
+const T_COST: u32 = 2;
+const P_COST: u32 = 1;
+const OUTPUT_LEN: usize = 32;
+
+/// Argon2 working memory (19 MiB each), kept for reuse: allocating and freeing that much per
+/// sign-in makes glibc's heap grow by hundreds of megabytes under load.
+type Memory = Vec<Block>;
+
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    /// At most one buffer per permit.
+    memory: Arc<Mutex<Vec<Memory>>>,
     /// Verified against when the user is unknown, so both paths cost the same.
     dummy: Arc<OnceCell<String>>,
 }
@@ -22,10 +35,9 @@ impl std::fmt::Debug for Passwords {
     }
 }
 
-fn argon2() -> anyhow::Result<Argon2<'static>> {
-    let params =
-        Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+fn params() -> anyhow::Result<Params> {
+    Params::new(M_COST, T_COST, P_COST, Some(OUTPUT_LEN))
+        .map_err(|e| anyhow::anyhow!("argon2 params: {e}"))
 }
 
 /// A readable reason the password cannot be used, or Ok.
@@ -40,35 +52,93 @@ pub fn check_policy(password: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn hash_blocking(password: &[u8]) -> anyhow::Result<String> {
-    let salt_bytes = crate::crypto::random_bytes(16)?;
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let phc = argon2()?
-        .hash_password(password, &salt)
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    Ok(phc.to_string())
+fn fit(memory: &mut Memory, blocks: usize) {
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
 }
 
-fn verify_blocking(phc: &str, password: &[u8]) -> bool {
+/// An argon2id PHC string: `$argon2id$v=19$m=..,t=..,p=..$salt$hash`.
+fn hash_blocking(password: &[u8], memory: &mut Memory) -> anyhow::Result<String> {
+    let salt = crate::crypto::random_bytes(16)?;
+    let params = params()?;
+    fit(memory, params.block_count());
+    let mut out = [0u8; OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into_with_memory(password, &salt, &mut out, &mut memory[..])
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(format!(
+        "$argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}${}${}",
+        STANDARD_NO_PAD.encode(&salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+fn verify_blocking(phc: &str, password: &[u8], memory: &mut Memory) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    // Verify with our parameters' implementation; the PHC string carries its own params.
-    argon2().is_ok_and(|a| a.verify_password(password, &parsed).is_ok())
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    fit(memory, params.block_count());
+    let mut out = vec![0u8; expected.len()];
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..])
+        .is_ok();
+    ok && crate::crypto::constant_time_eq(&out, expected.as_bytes())
 }
 
 impl Passwords {
     pub fn new(concurrency: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            memory: Arc::new(Mutex::new(Vec::new())),
             dummy: Arc::new(OnceCell::new()),
         }
     }
 
-    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+    /// Runs `work` on the blocking pool with a permit and a reusable memory buffer.
+    async fn with_memory<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Memory) -> R + Send + 'static,
+    ) -> anyhow::Result<R> {
         let _permit = self.permits.acquire().await?;
+        let pool = self.memory.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut memory = pool
+                .lock()
+                .ok()
+                .and_then(|mut v| v.pop())
+                .unwrap_or_default();
+            let r = work(&mut memory);
+            if let Ok(mut v) = pool.lock() {
+                v.push(memory);
+            }
+            r
+        })
+        .await?;
+        Ok(result)
+    }
+
+    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let password = password.as_bytes().to_vec();
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+        self.with_memory(move |m| hash_blocking(&password, m))
+            .await?
     }
 
     /// Checks `password` against `phc`; with no hash (unknown user, no password set) it checks a
@@ -85,8 +155,9 @@ impl Passwords {
         let real = phc.is_some();
         let phc = phc.unwrap_or(dummy);
         let password = password.as_bytes().to_vec();
-        let _permit = self.permits.acquire().await?;
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(&phc, &password)).await?;
+        let ok = self
+            .with_memory(move |m| verify_blocking(&phc, &password, m))
+            .await?;
         Ok(real && ok)
     }
 }
@@ -103,5 +174,25 @@ mod tests {
         assert!(p.verify(Some(h.clone()), "correct horse").await.unwrap());
         assert!(!p.verify(Some(h), "wrong horse").await.unwrap());
         assert!(!p.verify(None, "keyway-dummy-password").await.unwrap());
+    }
+
+    #[test]
+    fn phc_strings_from_the_argon2_crate_verify_and_ours_parse() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+        let mut memory = Vec::new();
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap())
+            .hash_password(b"pw-pw-pw-pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_blocking(&theirs, b"pw-pw-pw-pw", &mut memory));
+        assert!(!verify_blocking(&theirs, b"pw-pw-pw-px", &mut memory));
+        let ours = hash_blocking(b"pw-pw-pw-pw", &mut memory).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"pw-pw-pw-pw", &parsed)
+                .is_ok()
+        );
     }
 }

@@ -348,7 +348,8 @@ async fn issue(
             audit: Some(event),
         })
         .await?;
-    if refresh.is_some() {
+    // Only a new grant can push a user past the cap: rotation keeps one refresh token per grant.
+    if new && refresh.is_some() {
         state
             .repos
             .tokens
@@ -377,14 +378,12 @@ async fn refresh(
         .as_deref()
         .ok_or_else(|| AppError::oauth("invalid_request", "refresh_token is required"))?;
     let hash = token_hash(presented);
-    // Look first so that a token of another client is refused without being consumed.
-    let Some(found) = state.repos.tokens.token(&hash).await? else {
-        return Err(invalid_grant("the refresh token is invalid"));
-    };
-    if found.kind != TokenKind::Refresh || found.client_id != client.id {
-        return Err(invalid_grant("the refresh token is invalid"));
-    }
-    let token = match state.repos.tokens.rotate_refresh(&hash, now).await? {
+    let (token, grant) = match state
+        .repos
+        .tokens
+        .rotate_refresh(&hash, &client.id, now)
+        .await?
+    {
         RefreshRotation::Unknown => return Err(invalid_grant("the refresh token is invalid")),
         RefreshRotation::Replayed(t) => {
             // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole grant.
@@ -404,13 +403,12 @@ async fn refresh(
                 .await;
             return Err(invalid_grant("the refresh token was already used"));
         }
-        RefreshRotation::Rotated(t) => t,
+        RefreshRotation::Rotated(t, g) => (t, g),
     };
     if token.expires_at <= now {
         return Err(invalid_grant("the refresh token has expired"));
     }
-    let grant_id = token.grant_id.clone().unwrap_or_default();
-    let grant = match state.repos.tokens.grant(&grant_id).await? {
+    let grant = match grant {
         Some(g) if g.revoked_at.is_none() && g.expires_at > now => g,
         _ => return Err(invalid_grant("the refresh token is invalid")),
     };

@@ -75,10 +75,11 @@ pub trait CodeRepo: Send + Sync {
 
 #[derive(Debug)]
 pub enum RefreshRotation {
-    /// The presented token was live and is now consumed.
-    Rotated(StoredToken),
+    /// The presented token was live and is now consumed; with its grant, read in the same step.
+    Rotated(StoredToken, Option<Grant>),
     /// The token had been exchanged (or revoked) before: a replay.
     Replayed(StoredToken),
+    /// No such refresh token for this client (another client's token is left untouched).
     Unknown,
 }
 
@@ -101,9 +102,13 @@ pub trait TokenRepo: Send + Sync {
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()>;
     async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>>;
-    /// Atomically consumes a live refresh token.
-    async fn rotate_refresh(&self, token_hash: &str, now: UnixTime)
-    -> StoreResult<RefreshRotation>;
+    /// Atomically consumes a live refresh token issued to `client_id`.
+    async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<RefreshRotation>;
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
     /// Keeps at most `cap` grants with a live refresh token for this user and client, revoking
     /// the oldest grants beyond it.

@@ -476,3 +476,44 @@ async fn introspection_and_revocation_are_per_client() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn another_clients_refresh_token_is_refused_and_left_usable() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let client = app.client().await;
+    let other = app.client().await;
+    let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
+    let first = json(
+        app.token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let res = app
+        .token(
+            &other,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the owner's token was not consumed by the foreign attempt"
+    );
+}

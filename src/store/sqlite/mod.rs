@@ -34,8 +34,9 @@ mod tests;
 /// How stale a cached client or user may be when another process (the CLI) changed it.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Readers beyond this rarely help on the small machines Keyway targets.
-const READER_CONNECTIONS: u32 = 4;
+/// Readers beyond this rarely help on the small machines Keyway targets; each holds its own
+/// page cache.
+const READER_CONNECTIONS: u32 = 2;
 
 /// Both pools over one SQLite database.
 #[derive(Debug, Clone)]
@@ -823,32 +824,53 @@ impl TokenRepo for SqliteStore {
     async fn rotate_refresh(
         &self,
         token_hash: &str,
+        client_id: &str,
         now: UnixTime,
     ) -> StoreResult<RefreshRotation> {
-        let token_hash = token_hash.to_owned();
+        let (token_hash, client_id) = (token_hash.to_owned(), client_id.to_owned());
         self.batch
             .run(move |conn| {
                 Box::pin(async move {
-                    // Same shape as code redemption: the conditional UPDATE decides.
+                    // Same shape as code redemption: the conditional UPDATE decides. The client
+                    // is part of the condition, so another client's presentation consumes nothing.
                     let rows = sqlx::query(concat!(
-                        "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND kind = 'refresh' \
-                         AND consumed_at IS NULL AND revoked_at IS NULL RETURNING ",
+                        "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND client_id = ? \
+                         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL \
+                         RETURNING ",
                         token_cols!()
                     ))
                     .bind(now)
                     .bind(&token_hash)
+                    .bind(&client_id)
                     .fetch_all(&mut *conn)
                     .await
                     .or_backend()?;
                     if let Some(row) = rows.first() {
-                        return Ok(RefreshRotation::Rotated(token_from_row(row)?));
+                        let token = token_from_row(row)?;
+                        let grant = match &token.grant_id {
+                            Some(id) => sqlx::query(concat!(
+                                "SELECT ",
+                                grant_cols!(),
+                                " FROM grants WHERE id = ?"
+                            ))
+                            .bind(id)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .or_backend()?
+                            .as_ref()
+                            .map(grant_from_row)
+                            .transpose()?,
+                            None => None,
+                        };
+                        return Ok(RefreshRotation::Rotated(token, grant));
                     }
                     let row = sqlx::query(concat!(
                         "SELECT ",
                         token_cols!(),
-                        " FROM tokens WHERE token_hash = ? AND kind = 'refresh'"
+                        " FROM tokens WHERE token_hash = ? AND client_id = ? AND kind = 'refresh'"
                     ))
                     .bind(&token_hash)
+                    .bind(&client_id)
                     .fetch_optional(&mut *conn)
                     .await
                     .or_backend()?;

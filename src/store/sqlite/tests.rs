@@ -165,18 +165,37 @@ async fn refresh_rotates_once_then_reports_replay() {
         .await
         .unwrap();
 
-    let first = db.store.rotate_refresh("r1", NOW + 5).await.unwrap();
+    // Another client's presentation neither rotates nor consumes the token.
+    let foreign = db
+        .store
+        .rotate_refresh("r1", "other-client", NOW + 4)
+        .await
+        .unwrap();
+    assert!(matches!(foreign, RefreshRotation::Unknown), "{foreign:?}");
+    let first = db
+        .store
+        .rotate_refresh("r1", &client, NOW + 5)
+        .await
+        .unwrap();
     assert!(
-        matches!(&first, RefreshRotation::Rotated(t) if t.consumed_at == Some(NOW + 5)),
+        matches!(&first, RefreshRotation::Rotated(t, Some(gr)) if t.consumed_at == Some(NOW + 5) && gr.id == "g1"),
         "{first:?}"
     );
-    let second = db.store.rotate_refresh("r1", NOW + 6).await.unwrap();
+    let second = db
+        .store
+        .rotate_refresh("r1", &client, NOW + 6)
+        .await
+        .unwrap();
     assert!(
         matches!(&second, RefreshRotation::Replayed(t) if t.consumed_at == Some(NOW + 5)),
         "{second:?}"
     );
     // An access token is never a refresh token, whatever its hash.
-    let access = db.store.rotate_refresh("a1", NOW + 6).await.unwrap();
+    let access = db
+        .store
+        .rotate_refresh("a1", &client, NOW + 6)
+        .await
+        .unwrap();
     assert!(matches!(access, RefreshRotation::Unknown), "{access:?}");
 }
 
@@ -208,7 +227,11 @@ async fn revoke_grant_revokes_its_tokens() {
     let untouched = db.store.token("r2").await.unwrap().unwrap();
     assert_eq!(untouched.revoked_at, None);
     // A revoked refresh token presented again is a replay, not a rotation.
-    let again = db.store.rotate_refresh("r1", NOW + 11).await.unwrap();
+    let again = db
+        .store
+        .rotate_refresh("r1", &g.client_id, NOW + 11)
+        .await
+        .unwrap();
     assert!(matches!(again, RefreshRotation::Replayed(_)), "{again:?}");
 }
 
