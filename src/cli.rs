@@ -188,14 +188,31 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_failure(&e),
     };
+    let g = cli.global;
+    let overrides = Overrides {
+        issuer: g.issuer,
+        listen: g.listen,
+        database_url: g.database_url,
+        data_dir: g.data_dir,
+    };
+    // vars_os: a variable that is not UTF-8 must not abort the program; it cannot be ours anyway.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let config = match Config::load(g.config, &env, &overrides) {
+        Ok(c) => c,
+        Err(e) => return failure(&e.to_string()),
+    };
+    let out = Out { json: g.json };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => return failure(&format!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(execute(cli)) {
+    match runtime.block_on(execute(cli.command, config, out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failure(&format!("{e:#}")),
     }
@@ -263,21 +280,8 @@ fn clap_one_line(message: &str) -> String {
     one_line(&parts.join(" "))
 }
 
-async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let g = cli.global;
-    let overrides = Overrides {
-        issuer: g.issuer,
-        listen: g.listen,
-        database_url: g.database_url,
-        data_dir: g.data_dir,
-    };
-    // vars_os: a variable that is not UTF-8 must not abort the program; it cannot be ours anyway.
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
-    let config = Config::load(g.config, &env, &overrides)?;
-    let out = Out { json: g.json };
-    match cli.command.unwrap_or(Command::Serve) {
+async fn execute(command: Option<Command>, config: Config, out: Out) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config, out).await,
         Command::User(cmd) => user(cmd, &config, out).await,

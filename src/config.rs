@@ -55,6 +55,9 @@ pub struct RawConfig {
     pub password_hash_concurrency: usize,
     /// `text` or `json`.
     pub log_format: String,
+    /// Threads serving requests; 0 means one fewer than the CPU cores, at least one (the
+    /// database writer, signing and password hashing run on threads of their own).
+    pub workers: usize,
     pub lifetimes: Lifetimes,
 }
 
@@ -69,6 +72,7 @@ impl Default for RawConfig {
             secret_key: None,
             password_hash_concurrency: 0,
             log_format: "text".into(),
+            workers: 0,
             lifetimes: Lifetimes::default(),
         }
     }
@@ -87,6 +91,7 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub password_hash_concurrency: usize,
     pub log_format: String,
+    pub workers: usize,
     pub lifetimes: Lifetimes,
 }
 
@@ -193,9 +198,17 @@ impl Config {
         if raw.password_hash_concurrency > 256 {
             return Err(err("password_hash_concurrency", "must be at most 256"));
         }
+        if raw.workers > 1024 {
+            return Err(err("workers", "must be at most 1024"));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = match raw.workers {
+            0 => cores.saturating_sub(1).max(1),
+            n => n,
+        };
         let password_hash_concurrency = match raw.password_hash_concurrency {
             // Half the cores: the other half keeps serving requests during a burst of sign-ins.
-            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            0 => (cores / 2).max(1),
             n => n,
         };
         if !matches!(raw.log_format.as_str(), "text" | "json") {
@@ -233,6 +246,7 @@ impl Config {
             secret_key: raw.secret_key,
             password_hash_concurrency,
             log_format: raw.log_format,
+            workers,
             lifetimes: raw.lifetimes,
         })
     }
@@ -419,6 +433,7 @@ mod example_file {
             defaults.password_hash_concurrency
         );
         assert_eq!(from_file.log_format, defaults.log_format);
+        assert_eq!(from_file.workers, defaults.workers);
         assert_eq!(from_file.lifetimes, defaults.lifetimes);
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml"),
