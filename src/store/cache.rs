@@ -1,9 +1,10 @@
-//! A small read-through cache for rows read on every request (clients, users). Entries live a few
-//! seconds: changes made by this process invalidate them at once, changes from another process
-//! (the CLI) are seen within `ttl`.
+//! A small read-through cache for rows read on every request (clients, users, sessions, tokens).
+//! Changes made by this process invalidate entries at once; changes from another process (the
+//! CLI, which edits clients and users) are seen within `ttl`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Entries kept at most; past it the cache starts over rather than growing with unknown keys.
@@ -12,6 +13,8 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct TtlCache<V> {
     ttl: Duration,
     entries: Mutex<HashMap<String, (V, Instant)>>,
+    /// Bumped by every invalidation, so a read that began before one cannot store what it read.
+    epoch: AtomicU64,
 }
 
 impl<V: Clone> TtlCache<V> {
@@ -19,6 +22,25 @@ impl<V: Clone> TtlCache<V> {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// Take before reading the database; pass to `put_read`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Stores a value read from the database, unless an invalidation happened since `epoch`.
+    pub fn put_read(&self, key: &str, value: V, epoch: u64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if self.epoch.load(Ordering::SeqCst) != epoch {
+                return;
+            }
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key.to_owned(), (value, Instant::now()));
         }
     }
 
@@ -39,8 +61,16 @@ impl<V: Clone> TtlCache<V> {
         }
     }
 
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            entries.clear();
+        }
+    }
+
     pub fn forget(&self, key: &str) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
             entries.remove(key);
         }
     }
@@ -65,6 +95,13 @@ mod tests {
         assert_eq!(c.get("a"), Some(1));
         c.forget("a");
         assert_eq!(c.get("a"), None);
+        // A read that began before an invalidation is not stored.
+        let epoch = c.epoch();
+        c.forget("b");
+        c.put_read("a", 2, epoch);
+        assert_eq!(c.get("a"), None);
+        c.put_read("a", 3, c.epoch());
+        assert_eq!(c.get("a"), Some(3));
         let c = TtlCache::new(Duration::ZERO);
         c.put("a", 1);
         assert_eq!(c.get("a"), None);

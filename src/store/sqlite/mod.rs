@@ -33,6 +33,9 @@ mod tests;
 
 /// How stale a cached client or user may be when another process (the CLI) changed it.
 const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Sessions and tokens: only this process writes them, so entries are exact while they live;
+/// the limit only bounds how long an idle entry holds memory.
+const OWN_ROWS_TTL: Duration = Duration::from_secs(60);
 
 /// Readers beyond this rarely help on the small machines Keyway targets; each holds its own
 /// page cache.
@@ -48,6 +51,10 @@ pub struct SqliteStore {
     /// Clients and users are read on nearly every protocol request.
     client_cache: Arc<TtlCache<Client>>,
     user_cache: Arc<TtlCache<User>>,
+    /// Sessions and tokens are written only by this process, so their entries are exact: every
+    /// write here updates or drops them.
+    session_cache: Arc<TtlCache<(Vec<u8>, UnixTime)>>,
+    token_cache: Arc<TtlCache<StoredToken>>,
     /// SELECTs only (the connections are `query_only`).
     reader: SqlitePool,
 }
@@ -114,6 +121,8 @@ impl SqliteStore {
         Ok(Self {
             client_cache: Arc::new(TtlCache::new(CACHE_TTL)),
             user_cache: Arc::new(TtlCache::new(CACHE_TTL)),
+            session_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL)),
+            token_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL)),
             batch,
             writer,
             reader,
@@ -408,6 +417,7 @@ impl UserRepo for SqliteStore {
         if let Some(user) = self.user_cache.get(id) {
             return Ok(Some(user));
         }
+        let epoch = self.user_cache.epoch();
         let user = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.reader)
@@ -417,7 +427,7 @@ impl UserRepo for SqliteStore {
             .map(user_from_row)
             .transpose()?;
         if let Some(u) = &user {
-            self.user_cache.put(id, u.clone());
+            self.user_cache.put_read(id, u.clone(), epoch);
         }
         Ok(user)
     }
@@ -461,6 +471,7 @@ impl UserRepo for SqliteStore {
             .execute(&self.writer)
             .await
             .or_backend()?;
+        self.user_cache.forget(id);
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user {id:?}")));
         }
@@ -612,6 +623,7 @@ impl ClientRepo for SqliteStore {
         if let Some(client) = self.client_cache.get(id) {
             return Ok(Some(client));
         }
+        let epoch = self.client_cache.epoch();
         let client = sqlx::query(concat!(
             "SELECT ",
             client_cols!(),
@@ -625,7 +637,7 @@ impl ClientRepo for SqliteStore {
         .map(client_from_row)
         .transpose()?;
         if let Some(c) = &client {
-            self.client_cache.put(id, c.clone());
+            self.client_cache.put_read(id, c.clone(), epoch);
         }
         Ok(client)
     }
@@ -646,12 +658,15 @@ impl ClientRepo for SqliteStore {
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
         self.client_cache.forget(id);
+        self.token_cache.clear();
         // Codes, grants, tokens and consents go with it through ON DELETE CASCADE.
         let done = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id)
             .execute(&self.writer)
             .await
             .or_backend()?;
+        self.client_cache.forget(id);
+        self.token_cache.clear();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("client {id:?}")));
         }
@@ -765,11 +780,23 @@ impl TokenRepo for SqliteStore {
     }
 
     async fn save_issued(&self, issued: Issued) -> StoreResult<()> {
+        // Access tokens for users are looked up right away (UserInfo): keep them at hand.
+        let keep: Vec<StoredToken> = issued
+            .tokens
+            .iter()
+            .filter(|t| t.kind == TokenKind::Access && t.user_id.is_some())
+            .cloned()
+            .collect();
+        let epoch = self.token_cache.epoch();
         let mut rows = Vec::with_capacity(issued.tokens.len() + 2);
         rows.extend(issued.grant.map(Row::Grant));
         rows.extend(issued.tokens.into_iter().map(Row::Token));
         rows.extend(issued.audit.map(Row::Audit));
-        self.batch.insert(rows).await
+        self.batch.insert(rows).await?;
+        for t in keep {
+            self.token_cache.put_read(&t.token_hash.clone(), t, epoch);
+        }
+        Ok(())
     }
 
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>> {
@@ -788,8 +815,11 @@ impl TokenRepo for SqliteStore {
     }
 
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+        // Revocation is rare; forgetting every cached token is simpler than tracking grants.
+        self.token_cache.clear();
         let id = id.to_owned();
-        self.batch
+        let result = self
+            .batch
             .run(move |conn| {
                 Box::pin(async move {
                     writer::begin_savepoint(conn).await?;
@@ -797,7 +827,9 @@ impl TokenRepo for SqliteStore {
                     writer::end_savepoint(conn, r).await
                 })
             })
-            .await
+            .await;
+        self.token_cache.clear();
+        result
     }
 
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()> {
@@ -807,7 +839,11 @@ impl TokenRepo for SqliteStore {
     }
 
     async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>> {
-        sqlx::query(concat!(
+        if let Some(t) = self.token_cache.get(token_hash) {
+            return Ok(Some(t));
+        }
+        let epoch = self.token_cache.epoch();
+        let token = sqlx::query(concat!(
             "SELECT ",
             token_cols!(),
             " FROM tokens WHERE token_hash = ?"
@@ -818,7 +854,11 @@ impl TokenRepo for SqliteStore {
         .or_backend()?
         .as_ref()
         .map(token_from_row)
-        .transpose()
+        .transpose()?;
+        if let Some(t) = &token {
+            self.token_cache.put_read(token_hash, t.clone(), epoch);
+        }
+        Ok(token)
     }
 
     async fn rotate_refresh(
@@ -827,8 +867,11 @@ impl TokenRepo for SqliteStore {
         client_id: &str,
         now: UnixTime,
     ) -> StoreResult<RefreshRotation> {
+        self.token_cache.forget(token_hash);
+        let token_hash_key = token_hash.to_owned();
         let (token_hash, client_id) = (token_hash.to_owned(), client_id.to_owned());
-        self.batch
+        let result = self
+            .batch
             .run(move |conn| {
                 Box::pin(async move {
                     // Same shape as code redemption: the conditional UPDATE decides. The client
@@ -880,13 +923,17 @@ impl TokenRepo for SqliteStore {
                     }
                 })
             })
-            .await
+            .await;
+        self.token_cache.forget(&token_hash_key);
+        result
     }
 
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
+        self.token_cache.forget(token_hash);
+        let token_hash_key = token_hash.to_owned();
         let token_hash = token_hash.to_owned();
         // Revoking an unknown or already revoked token succeeds (RFC 7009 §2.2).
-        self.batch
+        let result = self.batch
             .run(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
@@ -900,7 +947,9 @@ impl TokenRepo for SqliteStore {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        self.token_cache.forget(&token_hash_key);
+        result
     }
 
     async fn cap_refresh_grants(
@@ -910,8 +959,10 @@ impl TokenRepo for SqliteStore {
         cap: u32,
         now: UnixTime,
     ) -> StoreResult<()> {
+        self.token_cache.clear();
         let (client_id, user_id) = (client_id.to_owned(), user_id.to_owned());
-        self.batch
+        let result = self
+            .batch
             .run(move |conn| {
                 Box::pin(async move {
                     writer::begin_savepoint(conn).await?;
@@ -919,7 +970,9 @@ impl TokenRepo for SqliteStore {
                     writer::end_savepoint(conn, r).await
                 })
             })
-            .await
+            .await;
+        self.token_cache.clear();
+        result
     }
 }
 
@@ -1024,8 +1077,12 @@ impl KeyRepo for SqliteStore {
 #[async_trait]
 impl SessionRepo for SqliteStore {
     async fn create(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<bool> {
+        let key = id.to_owned();
+        let cached = (data.to_vec(), expires_at);
         let (id, data) = (id.to_owned(), data.to_vec());
-        self.batch
+        let epoch = self.session_cache.epoch();
+        let created = self
+            .batch
             .run(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
@@ -1041,10 +1098,20 @@ impl SessionRepo for SqliteStore {
                     Ok(done.rows_affected() == 1)
                 })
             })
-            .await
+            .await?;
+        if created {
+            self.session_cache.put_read(&key, cached, epoch);
+        }
+        Ok(created)
     }
 
     async fn save(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<()> {
+        let key = id.to_owned();
+        let cached = (data.to_vec(), expires_at);
+        // Saves of one session are not ordered against each other here, so the entry is dropped
+        // first and written only if nothing else touched the cache meanwhile.
+        self.session_cache.forget(&key);
+        let epoch = self.session_cache.epoch();
         let (id, data) = (id.to_owned(), data.to_vec());
         self.batch
             .run(move |conn| {
@@ -1063,23 +1130,37 @@ impl SessionRepo for SqliteStore {
                     Ok(())
                 })
             })
-            .await
+            .await?;
+        self.session_cache.put_read(&key, cached, epoch);
+        Ok(())
     }
 
     async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<Vec<u8>>> {
+        if let Some((data, expires_at)) = self.session_cache.get(id) {
+            return Ok((expires_at > now).then_some(data));
+        }
+        let epoch = self.session_cache.epoch();
         // Expired rows linger until the purge; they must already be invisible.
-        sqlx::query_scalar("SELECT data FROM sessions WHERE id = ? AND expires_at > ?")
-            .bind(id)
-            .bind(now)
-            .fetch_optional(&self.reader)
-            .await
-            .or_backend()
+        let row: Option<(Vec<u8>, i64)> =
+            sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await
+                .or_backend()?;
+        Ok(row.and_then(|(data, expires_at)| {
+            self.session_cache
+                .put_read(id, (data.clone(), expires_at), epoch);
+            (expires_at > now).then_some(data)
+        }))
     }
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
+        self.session_cache.forget(id);
+        let key = id.to_owned();
         let id = id.to_owned();
         // Deleting a session that is already gone is what the caller wanted anyway.
-        self.batch
+        let result = self
+            .batch
             .run(move |conn| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM sessions WHERE id = ?")
@@ -1090,7 +1171,9 @@ impl SessionRepo for SqliteStore {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        self.session_cache.forget(&key);
+        result
     }
 }
 
