@@ -16,7 +16,7 @@ pub struct AppState {
     pub keys: Keys,
     pub passwords: Passwords,
     /// The discovery document, rendered once.
-    pub discovery: Arc<str>,
+    pub discovery: bytes::Bytes,
 }
 
 impl AppState {

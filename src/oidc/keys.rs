@@ -22,7 +22,8 @@ struct ActiveKey {
 pub struct KeySet {
     active: HashMap<SigningAlg, ActiveKey>,
     verifiers: HashMap<String, Box<dyn JwsVerifier>>,
-    jwks: Arc<str>,
+    /// The JWKS document, rendered once per key change.
+    jwks: bytes::Bytes,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -79,7 +80,7 @@ impl Keys {
 }
 
 impl KeySet {
-    pub fn jwks_json(&self) -> Arc<str> {
+    pub fn jwks_json(&self) -> bytes::Bytes {
         self.jwks.clone()
     }
 
@@ -249,7 +250,7 @@ async fn load(
     Ok(KeySet {
         active,
         verifiers,
-        jwks: jwks.into(),
+        jwks: jwks.into_bytes().into(),
     })
 }
 

@@ -24,13 +24,31 @@ pub fn current_request() -> RequestContext {
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Gives every request an id (echoed in `X-Request-Id` and on error pages) and logs one line per
-/// request: method, path (never the query, which can carry codes and tokens), status, latency.
-pub async fn request_context(req: Request, next: Next) -> Response {
+/// Request ids: a random per-process prefix and a counter. Unique within a run and across
+/// restarts (in practice), and free of any system call on the hot path.
+fn next_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        crate::crypto::random_bytes(4)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_be_bytes)
+    });
+    format!(
+        "{prefix:08x}{:08x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff
+    )
+}
+
+/// One layer for every request: an id (echoed in `X-Request-Id` and on error pages), security
+/// headers, and one log line: method, path (never the query, which can carry codes and tokens),
+/// status, latency.
+pub async fn request_context(https: bool, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = crate::crypto::random_bytes(8)
-        .map(|b| crate::crypto::hex(&b))
-        .unwrap_or_default();
+    let id = next_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let ctx = RequestContext {
@@ -41,6 +59,7 @@ pub async fn request_context(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
+    security_headers(https, &mut res);
     tracing::info!(
         request_id = %id,
         method = %method,
@@ -55,8 +74,7 @@ pub async fn request_context(req: Request, next: Next) -> Response {
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Security headers on every response; a handler may set its own CSP (the form_post page does).
-pub async fn security_headers(https: bool, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+fn security_headers(https: bool, res: &mut Response) {
     let h = res.headers_mut();
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
@@ -79,5 +97,4 @@ pub async fn security_headers(https: bool, req: Request, next: Next) -> Response
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    res
 }

@@ -54,9 +54,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { crate::error::AppError::not_found() })
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| {
-            middleware::security_headers(https, req, next)
+            middleware::request_context(https, req, next)
         }))
-        .layer(axum::middleware::from_fn(middleware::request_context))
 }
 
 /// The stylesheet is compiled in, so the binary is all there is to deploy.

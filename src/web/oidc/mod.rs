@@ -41,8 +41,9 @@ pub fn browser_router() -> Router<AppState> {
         .route(urls::SIGNOUT_DONE, get(logout::signed_out))
 }
 
-fn json_static(body: std::sync::Arc<str>, max_age: &'static str) -> Response {
-    let mut res = (StatusCode::OK, body.to_string()).into_response();
+/// A pre-rendered JSON document; `Bytes` clones share the buffer, so nothing is copied per request.
+fn json_static(body: bytes::Bytes, max_age: &'static str) -> Response {
+    let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
