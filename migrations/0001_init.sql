@@ -47,6 +47,8 @@ CREATE TABLE clients (
     first_party               INTEGER NOT NULL DEFAULT 0,
     id_token_alg              TEXT NOT NULL,
     refresh_token_cap         INTEGER NOT NULL,
+    -- Issue refresh tokens even when offline_access was not asked for.
+    refresh_always            INTEGER NOT NULL DEFAULT 0,
     created_at                INTEGER NOT NULL
 );
 

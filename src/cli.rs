@@ -164,6 +164,9 @@ enum ClientCommand {
         /// ID token signing algorithm
         #[arg(long, value_name = "ALG", default_value = "RS256")]
         id_token_alg: AlgArg,
+        /// Issue refresh tokens even without the offline_access scope
+        #[arg(long)]
+        always_refresh: bool,
     },
     /// List clients
     List,
@@ -497,6 +500,7 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
             scopes,
             first_party,
             id_token_alg,
+            always_refresh,
         } => {
             let spec = ClientSpec {
                 name,
@@ -512,6 +516,7 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
                     .collect(),
                 first_party,
                 id_token_alg: id_token_alg.into(),
+                refresh_always: always_refresh,
             };
             let (client, secret) = with_store(config, async |repos| {
                 Ok(clients::register(repos.clients.as_ref(), spec, now()).await?)
@@ -572,6 +577,7 @@ fn client_json(c: &Client) -> Value {
         "first_party": c.first_party,
         "id_token_alg": c.id_token_alg.as_str(),
         "refresh_token_cap": c.refresh_token_cap,
+        "refresh_always": c.refresh_always,
         "created_at": c.created_at,
     })
 }

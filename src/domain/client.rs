@@ -77,6 +77,8 @@ pub struct Client {
     pub id_token_alg: SigningAlg,
     /// Most live refresh tokens one user may hold for this client; the oldest is revoked past it.
     pub refresh_token_cap: u32,
+    /// Issue a refresh token even when the request did not ask for offline_access.
+    pub refresh_always: bool,
     pub created_at: UnixTime,
 }
 
@@ -118,4 +120,5 @@ pub struct NewClient {
     pub first_party: bool,
     pub id_token_alg: SigningAlg,
     pub refresh_token_cap: u32,
+    pub refresh_always: bool,
 }

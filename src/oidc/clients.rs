@@ -21,6 +21,8 @@ pub struct ClientSpec {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub id_token_alg: SigningAlg,
+    /// Issue refresh tokens without offline_access (needs the refresh_token grant).
+    pub refresh_always: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +164,7 @@ fn normalize(spec: ClientSpec) -> Result<ClientSpec, RegisterError> {
         scopes,
         first_party: spec.first_party,
         id_token_alg: spec.id_token_alg,
+        refresh_always: spec.refresh_always,
     })
 }
 
@@ -190,6 +193,7 @@ pub async fn register(
         first_party: spec.first_party,
         id_token_alg: spec.id_token_alg,
         refresh_token_cap: DEFAULT_REFRESH_TOKEN_CAP,
+        refresh_always: spec.refresh_always,
     };
     let client = repo.create(&new, now).await?;
     Ok((client, secret))
@@ -254,6 +258,7 @@ mod tests {
             scopes: vec![],
             first_party: false,
             id_token_alg: SigningAlg::RS256,
+            refresh_always: false,
         }
     }
 

@@ -288,8 +288,9 @@ async fn issue(
         consumed_at: None,
         revoked_at: None,
     }];
-    let wants_refresh =
-        client.allows(GrantType::RefreshToken) && scopes.iter().any(|s| s == "offline_access");
+    // OIDC Core §11: offline_access asks for a refresh token; a client may be set to always get one.
+    let wants_refresh = client.allows(GrantType::RefreshToken)
+        && (client.refresh_always || scopes.iter().any(|s| s == "offline_access"));
     let refresh = if wants_refresh {
         let token = random_token()?;
         rows.push(StoredToken {

@@ -517,3 +517,38 @@ async fn another_clients_refresh_token_is_refused_and_left_usable() {
         "the owner's token was not consumed by the foreign attempt"
     );
 }
+
+#[tokio::test]
+async fn refresh_tokens_need_offline_access_unless_the_client_always_gets_them() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let browser = http_client();
+    for (always, expect_refresh) in [(false, false), (true, true)] {
+        let client = app.client_with(|c| c.refresh_always = always).await;
+        let url = app.url(&format!(
+            "/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid",
+            client.id,
+            crate::helpers::urlencode(&client.redirect_uri)
+        ));
+        let back = app.authorize_as(&browser, &url, "alice", true).await;
+        let code = crate::helpers::query(&back)["code"].clone();
+        let body = json(
+            app.token(
+                &client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", &client.redirect_uri),
+                ],
+            )
+            .await,
+        )
+        .await;
+        assert!(body["access_token"].is_string());
+        assert_eq!(
+            body["refresh_token"].is_string(),
+            expect_refresh,
+            "always={always}"
+        );
+    }
+}

@@ -227,7 +227,7 @@ fn user_from_row(r: &SqliteRow) -> StoreResult<User> {
 macro_rules! client_cols {
     () => {
         "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-         first_party, id_token_alg, refresh_token_cap, created_at"
+         first_party, id_token_alg, refresh_token_cap, refresh_always, created_at"
     };
 }
 
@@ -258,6 +258,7 @@ fn client_from_row(r: &SqliteRow) -> StoreResult<Client> {
             .with_context(|| format!("unknown id_token_alg {alg:?}"))
             .or_backend()?,
         refresh_token_cap: to_u32(cap, "refresh_token_cap")?,
+        refresh_always: r.try_get("refresh_always").or_backend()?,
         created_at: r.try_get("created_at").or_backend()?,
     })
 }
@@ -595,12 +596,13 @@ impl ClientRepo for SqliteStore {
             first_party: client.first_party,
             id_token_alg: client.id_token_alg,
             refresh_token_cap: client.refresh_token_cap,
+            refresh_always: client.refresh_always,
             created_at: now,
         };
         sqlx::query(concat!(
             "INSERT INTO clients (",
             client_cols!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&row.id)
         .bind(&row.name)
@@ -612,6 +614,7 @@ impl ClientRepo for SqliteStore {
         .bind(row.first_party)
         .bind(row.id_token_alg.as_str())
         .bind(i64::from(row.refresh_token_cap))
+        .bind(row.refresh_always)
         .bind(row.created_at)
         .execute(&self.writer)
         .await

@@ -52,6 +52,7 @@ async fn user_and_client(store: &SqliteStore) -> (User, String) {
         first_party: false,
         id_token_alg: SigningAlg::ES256,
         refresh_token_cap: 2,
+        refresh_always: false,
     };
     let created = ClientRepo::create(store, &client, NOW).await.unwrap();
     (user, created.id)
