@@ -207,8 +207,12 @@ pub fn run() -> ExitCode {
         Err(e) => return failure(&e.to_string()),
     };
     let out = Out { json: g.json };
+    // The blocking pool only runs CPU-bound work (signing, password hashing): more threads than
+    // cores would not go faster, and each thread's allocator arena keeps memory of its own.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers)
+        .max_blocking_threads((2 * cores).max(4))
         .enable_all()
         .build()
     {

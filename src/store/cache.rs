@@ -7,20 +7,20 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Entries kept at most; past it the cache starts over rather than growing with unknown keys.
-const MAX_ENTRIES: usize = 10_000;
-
 pub struct TtlCache<V> {
     ttl: Duration,
+    /// Entries kept at most; past it the cache starts over rather than growing with the load.
+    max_entries: usize,
     entries: Mutex<HashMap<String, (V, Instant)>>,
     /// Bumped by every invalidation, so a read that began before one cannot store what it read.
     epoch: AtomicU64,
 }
 
 impl<V: Clone> TtlCache<V> {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, max_entries: usize) -> Self {
         Self {
             ttl,
+            max_entries,
             entries: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
         }
@@ -37,7 +37,7 @@ impl<V: Clone> TtlCache<V> {
             if self.epoch.load(Ordering::SeqCst) != epoch {
                 return;
             }
-            if entries.len() >= MAX_ENTRIES {
+            if entries.len() >= self.max_entries {
                 entries.clear();
             }
             entries.insert(key.to_owned(), (value, Instant::now()));
@@ -54,7 +54,7 @@ impl<V: Clone> TtlCache<V> {
 
     pub fn put(&self, key: &str, value: V) {
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
+            if entries.len() >= self.max_entries {
                 entries.clear();
             }
             entries.insert(key.to_owned(), (value, Instant::now()));
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn expires_and_forgets() {
-        let c = TtlCache::new(Duration::from_secs(60));
+        let c = TtlCache::new(Duration::from_secs(60), 16);
         c.put("a", 1);
         assert_eq!(c.get("a"), Some(1));
         c.forget("a");
@@ -102,7 +102,7 @@ mod tests {
         assert_eq!(c.get("a"), None);
         c.put_read("a", 3, c.epoch());
         assert_eq!(c.get("a"), Some(3));
-        let c = TtlCache::new(Duration::ZERO);
+        let c = TtlCache::new(Duration::ZERO, 16);
         c.put("a", 1);
         assert_eq!(c.get("a"), None);
     }

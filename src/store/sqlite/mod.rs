@@ -119,10 +119,12 @@ impl SqliteStore {
             .with_context(|| format!("cannot open the database {} for reading", path.display()))?;
 
         Ok(Self {
-            client_cache: Arc::new(TtlCache::new(CACHE_TTL)),
-            user_cache: Arc::new(TtlCache::new(CACHE_TTL)),
-            session_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL)),
-            token_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL)),
+            client_cache: Arc::new(TtlCache::new(CACHE_TTL, 1024)),
+            user_cache: Arc::new(TtlCache::new(CACHE_TTL, 4096)),
+            // Sized for the hot set (sessions in use, tokens just issued), not for every row:
+            // memory stays flat under load.
+            session_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL, 2048)),
+            token_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL, 2048)),
             batch,
             writer,
             reader,
