@@ -396,15 +396,7 @@ async fn id_token_hint_for_another_user_asks_for_sign_in() {
     // Get an ID token for bob, then sign the browser in as alice.
     let (code, verifier) = app.code_for(&http_client(), &client, "bob", "").await;
     let body: serde_json::Value = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
+        .exchange(&client, &code, &verifier)
         .await
         .json()
         .await

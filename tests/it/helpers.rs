@@ -255,6 +255,25 @@ impl TestApp {
         )
     }
 
+    /// Redeems a code from `code_for` at the token endpoint (client_secret_basic).
+    pub async fn exchange(
+        &self,
+        client: &TestClient,
+        code: &str,
+        verifier: &str,
+    ) -> reqwest::Response {
+        self.token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+
     /// POST /token with client_secret_basic.
     pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
         let mut req = self.http.post(self.url("/token")).form(form);

@@ -28,17 +28,7 @@ async fn the_database_holds_no_usable_secret_token_or_code() {
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.exchange(&client, &code, &verifier).await;
     let body: Value = res.json().await.unwrap();
     let db = database_bytes(&app);
     assert!(!db.is_empty());
@@ -88,15 +78,7 @@ async fn live_refresh_tokens_per_user_and_client_are_capped() {
     for _ in 0..cap + 1 {
         let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
         let body: Value = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", &client.redirect_uri),
-                    ("code_verifier", &verifier),
-                ],
-            )
+            .exchange(&client, &code, &verifier)
             .await
             .json()
             .await

@@ -24,17 +24,7 @@ async fn code_exchange_returns_no_store_tokens() {
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.exchange(&client, &code, &verifier).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body = json(res).await;
@@ -89,17 +79,7 @@ async fn pkce_wrong_missing_and_downgrade_are_refused() {
 
     let (code, _) = app.code_for(&browser, &client, "alice", "").await;
     let wrong = "w".repeat(50);
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &wrong),
-            ],
-        )
-        .await;
+    let res = app.exchange(&client, &code, &wrong).await;
     assert_eq!(json(res).await["error"], "invalid_grant", "wrong verifier");
 
     let (code, _) = app.code_for(&browser, &client, "alice", "").await;
@@ -128,17 +108,7 @@ async fn pkce_wrong_missing_and_downgrade_are_refused() {
     let back = app.authorize_as(&browser, &url, "alice", true).await;
     let code = crate::helpers::query(&back)["code"].clone();
     let verifier = "v".repeat(43);
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.exchange(&client, &code, &verifier).await;
     assert_eq!(
         json(res).await["error"],
         "invalid_grant",
@@ -152,19 +122,7 @@ async fn refresh_replay_revokes_the_whole_grant() {
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let first = json(
-        app.token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let first = json(app.exchange(&client, &code, &verifier).await).await;
     let r1 = first["refresh_token"].as_str().unwrap().to_string();
     let second = json(
         app.token(
@@ -248,17 +206,7 @@ async fn expired_code_is_refused() {
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
     app.clock.advance(61);
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.exchange(&client, &code, &verifier).await;
     let body = json(res).await;
     assert_eq!(body["error"], "invalid_grant");
     assert!(
@@ -296,19 +244,7 @@ async fn a_disabled_user_cannot_refresh() {
     let alice = app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let first = json(
-        app.token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let first = json(app.exchange(&client, &code, &verifier).await).await;
     let now = app.clock_now();
     app.state
         .repos
@@ -390,19 +326,7 @@ async fn userinfo_without_a_valid_token_is_401_with_a_bearer_challenge() {
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let body = json(
-        app.token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let body = json(app.exchange(&client, &code, &verifier).await).await;
     let access = body["access_token"].as_str().unwrap();
     let res = app
         .http
@@ -484,19 +408,7 @@ async fn another_clients_refresh_token_is_refused_and_left_usable() {
     let client = app.client().await;
     let other = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    let first = json(
-        app.token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let first = json(app.exchange(&client, &code, &verifier).await).await;
     let refresh = first["refresh_token"].as_str().unwrap();
     let res = app
         .token(
