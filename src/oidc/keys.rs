@@ -7,7 +7,6 @@ use crate::crypto::{self, SealingKey};
 use crate::domain::SigningAlg;
 use crate::store::{KeyRepo, StoredKey};
 use josekit::jwk::KeyPair;
-use josekit::jwk::alg::ec::EcCurve;
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{ES256, EdDSA, JwsHeader, JwsSigner, JwsVerifier, RS256};
 use std::collections::HashMap;
@@ -135,7 +134,6 @@ pub fn generate(alg: SigningAlg) -> anyhow::Result<(String, Vec<u8>, String)> {
             (kp.to_der_private_key(), kp.to_jwk_public_key())
         }
     };
-    let _ = EcCurve::P256; // ES256 implies P-256.
     jwk.set_key_id(kid.clone());
     jwk.set_algorithm(alg.as_str());
     jwk.set_key_use("sig");

@@ -10,15 +10,13 @@ use super::{OrBackend, write_err};
 use crate::domain::{AuditEvent, AuthCode, Grant, StoredToken};
 use crate::store::{StoreError, StoreResult};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection, SqliteConnection};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most requests taken into one transaction; bounds a transaction's size and latency.
 const MAX_BATCH: usize = 256;
-/// Rows per multi-row INSERT: below SQLite's bound-parameter limit for every table here.
-const ROWS_PER_STATEMENT: usize = 64;
 
 pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 /// Told whether the batch committed (Err carries the reason).
@@ -281,124 +279,21 @@ async fn finish(
     }
 }
 
-/// Inserts rows table by table (grants before the tokens that reference them).
+/// One request's rows as their own INSERT statements (the fallback after a failed batch), with
+/// unique and foreign-key violations mapped to `Conflict` and `NotFound`.
 async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<()> {
-    let grants: Vec<&Grant> = rows
-        .iter()
-        .filter_map(|r| match r {
-            Row::Grant(g) => Some(g),
-            _ => None,
-        })
-        .collect();
-    let tokens: Vec<&StoredToken> = rows
-        .iter()
-        .filter_map(|r| match r {
-            Row::Token(t) => Some(t),
-            _ => None,
-        })
-        .collect();
-    let codes: Vec<&AuthCode> = rows
-        .iter()
-        .filter_map(|r| match r {
-            Row::Code(c) => Some(c),
-            _ => None,
-        })
-        .collect();
-    let audit: Vec<&AuditEvent> = rows
-        .iter()
-        .filter_map(|r| match r {
-            Row::Audit(a) => Some(a),
-            _ => None,
-        })
-        .collect();
-    for chunk in grants.chunks(ROWS_PER_STATEMENT) {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(concat!("INSERT INTO grants (", grant_cols!(), ") "));
-        q.push_values(chunk, |mut b, g| {
-            b.push_bind(g.id.clone())
-                .push_bind(g.user_id.clone())
-                .push_bind(g.client_id.clone())
-                .push_bind(g.scope.clone())
-                .push_bind(g.auth_time)
-                .push_bind(g.amr.clone())
-                .push_bind(g.sid.clone())
-                .push_bind(g.created_at)
-                .push_bind(g.expires_at)
-                .push_bind(g.revoked_at);
-        });
-        q.build().execute(&mut *conn).await.map_err(|e| {
+    let mut script = String::new();
+    literal::insert_script(&mut script, rows);
+    sqlx::raw_sql(&script)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| {
             write_err(
                 e,
-                |_| "grant".into(),
-                || "client or user of the grant".into(),
+                |message| format!("row ({message})"),
+                || "client, user or grant of the row".into(),
             )
         })?;
-    }
-    for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(concat!("INSERT INTO tokens (", token_cols!(), ") "));
-        q.push_values(chunk, |mut b, t| {
-            b.push_bind(t.token_hash.clone())
-                .push_bind(t.kind.as_str())
-                .push_bind(t.grant_id.clone())
-                .push_bind(t.client_id.clone())
-                .push_bind(t.user_id.clone())
-                .push_bind(t.scope.clone())
-                .push_bind(t.created_at)
-                .push_bind(t.expires_at)
-                .push_bind(t.consumed_at)
-                .push_bind(t.revoked_at);
-        });
-        q.build().execute(&mut *conn).await.map_err(|e| {
-            write_err(
-                e,
-                |_| "token".into(),
-                || "grant, client or user of the token".into(),
-            )
-        })?;
-    }
-    for chunk in codes.chunks(ROWS_PER_STATEMENT) {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(concat!("INSERT INTO auth_codes (", code_cols!(), ") "));
-        q.push_values(chunk, |mut b, c| {
-            b.push_bind(c.code_hash.clone())
-                .push_bind(c.grant_id.clone())
-                .push_bind(c.client_id.clone())
-                .push_bind(c.user_id.clone())
-                .push_bind(c.redirect_uri.clone())
-                .push_bind(c.scope.clone())
-                .push_bind(c.nonce.clone())
-                .push_bind(c.code_challenge.clone())
-                .push_bind(c.auth_time)
-                .push_bind(c.amr.clone())
-                .push_bind(c.sid.clone())
-                .push_bind(c.expires_at)
-                .push_bind(c.created_at);
-        });
-        q.build().execute(&mut *conn).await.map_err(|e| {
-            write_err(
-                e,
-                |_| "authorization code".into(),
-                || "client or user of the authorization code".into(),
-            )
-        })?;
-    }
-    for chunk in audit.chunks(ROWS_PER_STATEMENT) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_events (at, event, user_id, client_id, ip, user_agent, outcome, detail) ",
-        );
-        q.push_values(chunk, |mut b, a| {
-            b.push_bind(a.at)
-                .push_bind(a.event.clone())
-                .push_bind(a.user_id.clone())
-                .push_bind(a.client_id.clone())
-                .push_bind(a.ip.clone())
-                .push_bind(a.user_agent.clone())
-                .push_bind(a.outcome.clone())
-                .push_bind(a.detail.clone());
-        });
-        q.build().execute(&mut *conn).await.or_backend()?;
-    }
     Ok(())
 }
 
