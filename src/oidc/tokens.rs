@@ -237,18 +237,18 @@ async fn exchange_code(
         expires_at: now + state.config.lifetimes.refresh_token_absolute as i64,
         revoked_at: None,
     };
-    let event = audit(
-        "token",
-        Some(&user.id),
-        &client.id,
-        "success",
-        meta,
-        now,
-        Some("authorization_code"),
-    );
     let nonce = code.nonce.as_deref();
     issue(
-        state, client, &user, &grant, true, &scopes, nonce, now, event,
+        state,
+        client,
+        &user,
+        &grant,
+        true,
+        &scopes,
+        nonce,
+        now,
+        meta,
+        "authorization_code",
     )
     .await
 }
@@ -260,8 +260,8 @@ async fn active_user(state: &AppState, user_id: &str) -> AppResult<User> {
     }
 }
 
-/// Mints access (+ refresh) (+ ID) tokens for a grant and writes them, with the grant when it is
-/// `new` and the audit event, in one commit.
+/// Mints access (+ refresh) (+ ID) tokens for a grant and writes them in one commit, with the
+/// grant when it is `new` and the audit event for `grant_type`.
 #[allow(clippy::too_many_arguments)]
 async fn issue(
     state: &AppState,
@@ -272,7 +272,8 @@ async fn issue(
     scopes: &[String],
     nonce: Option<&str>,
     now: i64,
-    event: AuditEvent,
+    meta: &RequestMeta,
+    grant_type: &str,
 ) -> AppResult<TokenResponse> {
     let lt = &state.config.lifetimes;
     let access = random_token()?;
@@ -346,7 +347,15 @@ async fn issue(
         .save_issued(Issued {
             grant: new.then(|| grant.clone()),
             tokens: rows,
-            audit: Some(event),
+            audit: Some(audit(
+                "token",
+                Some(&user.id),
+                &client.id,
+                "success",
+                meta,
+                now,
+                Some(grant_type),
+            )),
         })
         .await?;
     // Only a new grant can push a user past the cap: rotation keeps one refresh token per grant.
@@ -436,17 +445,17 @@ async fn refresh(
     };
     // A narrower refresh keeps offline_access only if asked; without it the chain would end,
     // which is the client's choice to make.
-    let event = audit(
-        "token",
-        Some(&user.id),
-        &client.id,
-        "success",
-        meta,
-        now,
-        Some("refresh_token"),
-    );
     issue(
-        state, client, &user, &grant, false, &scopes, None, now, event,
+        state,
+        client,
+        &user,
+        &grant,
+        false,
+        &scopes,
+        None,
+        now,
+        meta,
+        "refresh_token",
     )
     .await
 }
