@@ -206,27 +206,8 @@ async fn consent_is_asked_remembered_and_can_be_denied() {
         .send()
         .await
         .unwrap();
-    let signin = location(&res);
-    let page = browser
-        .get(app.url(&signin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let res = browser
-        .post(app.url("/signin"))
-        .form(&[
-            ("csrf", crate::helpers::hidden(&page, "csrf")),
-            ("req", crate::helpers::hidden(&page, "req")),
-            ("username", "alice".into()),
-            ("password", crate::helpers::PASSWORD.into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let res = browser.get(app.url(&location(&res))).send().await.unwrap();
+    let resume = app.sign_in_at(&browser, &location(&res), "alice").await;
+    let res = browser.get(app.url(&resume)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(page.contains("Test App"), "consent page names the client");

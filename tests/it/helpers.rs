@@ -177,6 +177,32 @@ pub fn query(url: &str) -> std::collections::HashMap<String, String> {
 impl TestApp {
     /// Follows an authorization URL through the sign-in form (and consent, when `consent` is set)
     /// and returns the final redirect to the client.
+    /// Fills in the sign-in page at `signin` (a path with its `req`) and returns where the
+    /// browser is sent next.
+    pub async fn sign_in_at(&self, http: &reqwest::Client, signin: &str, username: &str) -> String {
+        let page = http
+            .get(self.url(signin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let posted = http
+            .post(self.url("/signin"))
+            .form(&[
+                ("csrf", hidden(&page, "csrf")),
+                ("req", hidden(&page, "req")),
+                ("username", username.to_string()),
+                ("password", PASSWORD.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 303, "sign-in should redirect");
+        location(&posted)
+    }
+
     pub async fn authorize_as(
         &self,
         http: &reqwest::Client,
@@ -186,28 +212,8 @@ impl TestApp {
     ) -> String {
         let mut res = http.get(auth_url).send().await.unwrap();
         if res.status() == 302 && location(&res).starts_with("/signin") {
-            let signin = location(&res);
-            let page = http
-                .get(self.url(&signin))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let posted = http
-                .post(self.url("/signin"))
-                .form(&[
-                    ("csrf", hidden(&page, "csrf")),
-                    ("req", hidden(&page, "req")),
-                    ("username", username.to_string()),
-                    ("password", PASSWORD.to_string()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(posted.status(), 303, "sign-in should redirect");
-            res = http.get(self.url(&location(&posted))).send().await.unwrap();
+            let resume = self.sign_in_at(http, &location(&res), username).await;
+            res = http.get(self.url(&resume)).send().await.unwrap();
         }
         if consent && res.status() == 200 {
             let page = res.text().await.unwrap();
