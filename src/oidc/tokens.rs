@@ -1,7 +1,7 @@
 //! The token endpoint's grants (RFC 6749 §4.1.3, §6, §4.4), client authentication (§2.3),
 //! revocation (RFC 7009) and introspection (RFC 7662). Plain inputs in, plain outputs out.
 
-use crate::crypto::{constant_time_eq, random_id, random_token, token_hash};
+use crate::crypto::{constant_time_eq, ordered_id, ordered_token, token_hash};
 use crate::domain::{
     AuditEvent, AuthCode, Client, ClientKind, Grant, GrantType, StoredToken, TokenKind, User,
     join_scope, parse_scope,
@@ -276,7 +276,7 @@ async fn issue(
     grant_type: &str,
 ) -> AppResult<TokenResponse> {
     let lt = &state.config.lifetimes;
-    let access = random_token()?;
+    let access = ordered_token(now)?;
     let mut rows = vec![StoredToken {
         token_hash: token_hash(&access),
         kind: TokenKind::Access,
@@ -293,7 +293,7 @@ async fn issue(
     let wants_refresh = client.allows(GrantType::RefreshToken)
         && (client.refresh_always || scopes.iter().any(|s| s == "offline_access"));
     let refresh = if wants_refresh {
-        let token = random_token()?;
+        let token = ordered_token(now)?;
         rows.push(StoredToken {
             token_hash: token_hash(&token),
             kind: TokenKind::Refresh,
@@ -493,7 +493,7 @@ async fn client_credentials(
             asked
         }
     };
-    let access = random_token()?;
+    let access = ordered_token(now)?;
     let ttl = state.config.lifetimes.access_token as i64;
     state
         .repos
@@ -621,13 +621,13 @@ pub async fn create_code(
     sid: &str,
 ) -> AppResult<String> {
     let now = state.now();
-    let code = random_token()?;
+    let code = ordered_token(now)?;
     state
         .repos
         .codes
         .insert(&AuthCode {
             code_hash: token_hash(&code),
-            grant_id: random_id()?,
+            grant_id: ordered_id(now)?,
             client_id: req.client_id.clone(),
             user_id: user_id.to_owned(),
             redirect_uri: req.redirect_uri.clone(),
