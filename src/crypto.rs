@@ -77,7 +77,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// the stored keys keep the issue order.
 /// These secrets carry 256 bits of entropy, so a fast hash is enough; only passwords need argon2.
 pub fn token_hash(token: &str) -> String {
-    let digest = openssl::sha::sha256(token.as_bytes());
+    let digest = sha256(token.as_bytes());
     match prefix_of(token) {
         Some(prefix) => {
             let mut key = String::with_capacity(PREFIX_LEN + 43);
@@ -89,8 +89,16 @@ pub fn token_hash(token: &str) -> String {
     }
 }
 
+/// SHA-256 with the `sha2` crate: it uses the CPU's SHA extensions directly, where OpenSSL 3's
+/// one-shot digest looks the algorithm up in its provider store (under a lock) on every call.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    openssl::sha::sha256(data)
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    use sha2::Digest;
+    sha2::Sha512::digest(data).into()
 }
 
 /// Constant-time equality for secrets of possibly different lengths.

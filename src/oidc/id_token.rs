@@ -35,7 +35,7 @@ pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
             crate::crypto::sha256(access_token.as_bytes()).to_vec()
         }
         // Ed25519 signs with SHA-512, so its hash claims use SHA-512 too.
-        SigningAlg::EdDSA => openssl::sha::sha512(access_token.as_bytes()).to_vec(),
+        SigningAlg::EdDSA => crate::crypto::sha512(access_token.as_bytes()).to_vec(),
     };
     b64url(&digest[..digest.len() / 2])
 }
