@@ -96,6 +96,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .await
         .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
+    let code_key = sealing.derive("keyway authorization codes v1")?;
     let keys = Keys::init(
         repos.keys.clone(),
         sealing,
@@ -114,6 +115,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         keys,
         passwords,
+        code_key,
         discovery,
     })
 }

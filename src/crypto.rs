@@ -149,6 +149,18 @@ impl SealingKey {
         hex(&self.0)
     }
 
+    /// A key for one purpose, derived from this one: HMAC-SHA256(key, label).
+    pub fn derive(&self, label: &str) -> anyhow::Result<SealingKey> {
+        let key = openssl::pkey::PKey::hmac(&self.0)?;
+        let mut mac = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
+        mac.update(label.as_bytes())?;
+        let bytes: [u8; 32] = mac
+            .sign_to_vec()?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("HMAC-SHA256 gave an unexpected length"))?;
+        Ok(SealingKey(bytes))
+    }
+
     /// nonce (12 bytes) || ciphertext || tag (16 bytes); `aad` binds the blob to its row.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
         let nonce = random_bytes(12)?;

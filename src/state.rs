@@ -15,6 +15,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Keys,
     pub passwords: Passwords,
+    /// Seals authorization codes (derived from the key that seals private keys at rest).
+    pub code_key: crate::crypto::SealingKey,
     /// The discovery document, rendered once.
     pub discovery: bytes::Bytes,
 }

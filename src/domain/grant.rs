@@ -2,12 +2,12 @@
 //! under them, plus audit events.
 
 use crate::clock::UnixTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// A pending authorization code. Stored under the SHA-256 of the code; the code itself is never kept.
-#[derive(Debug, Clone)]
+/// What an authorization code stands for. Nothing is stored: the code is this, sealed
+/// (AES-256-GCM) under a key only the server holds; see `oidc::tokens::create_code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthCode {
-    pub code_hash: String,
     /// The grant the code's tokens will belong to, fixed at issue so that a replayed code can
     /// revoke everything issued from its first use.
     pub grant_id: String,

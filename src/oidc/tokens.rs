@@ -1,7 +1,7 @@
 //! The token endpoint's grants (RFC 6749 §4.1.3, §6, §4.4), client authentication (§2.3),
 //! revocation (RFC 7009) and introspection (RFC 7662). Plain inputs in, plain outputs out.
 
-use crate::crypto::{constant_time_eq, ordered_id, ordered_token, token_hash};
+use crate::crypto::{b64url, constant_time_eq, ordered_id, ordered_token, token_hash};
 use crate::domain::{
     AuditEvent, AuthCode, Client, ClientKind, Grant, GrantType, StoredToken, TokenKind, User,
     join_scope, parse_scope,
@@ -9,7 +9,9 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::oidc::{id_token, pkce};
 use crate::state::AppState;
-use crate::store::{CodeRedemption, Issued, RefreshRotation};
+use crate::store::{Issued, RefreshRotation, StoreError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -174,25 +176,8 @@ async fn exchange_code(
         .redirect_uri
         .as_deref()
         .ok_or_else(|| AppError::oauth("invalid_request", "redirect_uri is required"))?;
-    let code = match state.repos.codes.redeem(&token_hash(code), now).await? {
-        CodeRedemption::Unknown => return Err(invalid_grant("the authorization code is invalid")),
-        CodeRedemption::AlreadyUsed(c) => {
-            // RFC 6749 §4.1.2: a replayed code revokes everything issued from it.
-            state.repos.tokens.revoke_grant(&c.grant_id, now).await?;
-            state
-                .audit(audit(
-                    "code_replay",
-                    Some(&c.user_id),
-                    &client.id,
-                    "failure",
-                    meta,
-                    now,
-                    Some("grant revoked"),
-                ))
-                .await;
-            return Err(invalid_grant("the authorization code was already used"));
-        }
-        CodeRedemption::Redeemed(c) => c,
+    let Some(code) = open_code(state, code) else {
+        return Err(invalid_grant("the authorization code is invalid"));
     };
     if code.client_id != client.id {
         return Err(invalid_grant(
@@ -238,7 +223,7 @@ async fn exchange_code(
         revoked_at: None,
     };
     let nonce = code.nonce.as_deref();
-    issue(
+    let issued = issue(
         state,
         client,
         &user,
@@ -250,7 +235,27 @@ async fn exchange_code(
         meta,
         "authorization_code",
     )
-    .await
+    .await;
+    match issued {
+        // The grant this code carries exists already: the code was redeemed before. RFC 6749
+        // §4.1.2: a replayed code revokes everything issued from it.
+        Err(AppError::Internal(e)) if matches!(e.downcast_ref(), Some(StoreError::Conflict(_))) => {
+            state.repos.tokens.revoke_grant(&code.grant_id, now).await?;
+            state
+                .audit(audit(
+                    "code_replay",
+                    Some(&code.user_id),
+                    &client.id,
+                    "failure",
+                    meta,
+                    now,
+                    Some("grant revoked"),
+                ))
+                .await;
+            Err(invalid_grant("the authorization code was already used"))
+        }
+        other => other,
+    }
 }
 
 async fn active_user(state: &AppState, user_id: &str) -> AppResult<User> {
@@ -612,7 +617,12 @@ pub async fn introspect(state: &AppState, client: &Client, token: &str) -> AppRe
     Ok(v)
 }
 
-/// Creates a code for a signed-in user's approved request; returns the code itself (stored hashed).
+/// Purpose bound into every sealed code, so no other sealed blob can pass for one.
+const CODE_AAD: &[u8] = b"keyway authorization code";
+
+/// Creates a code for a signed-in user's approved request. The code is the request's outcome
+/// sealed with AES-256-GCM under a server key, so issuing one writes nothing; single use comes
+/// from the grant id it carries (see `exchange_code`).
 #[allow(clippy::too_many_arguments)]
 pub async fn create_code(
     state: &AppState,
@@ -623,25 +633,27 @@ pub async fn create_code(
     sid: &str,
 ) -> AppResult<String> {
     let now = state.now();
-    let code = ordered_token(now)?;
-    state
-        .repos
-        .codes
-        .insert(&AuthCode {
-            code_hash: token_hash(&code),
-            grant_id: ordered_id(now)?,
-            client_id: req.client_id.clone(),
-            user_id: user_id.to_owned(),
-            redirect_uri: req.redirect_uri.clone(),
-            scope: join_scope(&req.scopes),
-            nonce: req.nonce.clone(),
-            code_challenge: req.code_challenge.clone(),
-            auth_time,
-            amr: amr.to_owned(),
-            sid: sid.to_owned(),
-            expires_at: now + state.config.lifetimes.authorization_code as i64,
-            created_at: now,
-        })
-        .await?;
-    Ok(code)
+    let code = AuthCode {
+        grant_id: ordered_id(now)?,
+        client_id: req.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: join_scope(&req.scopes),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_time,
+        amr: amr.to_owned(),
+        sid: sid.to_owned(),
+        expires_at: now + state.config.lifetimes.authorization_code as i64,
+        created_at: now,
+    };
+    let json = serde_json::to_vec(&code).map_err(anyhow::Error::from)?;
+    Ok(b64url(&state.code_key.seal(&json, CODE_AAD)?))
+}
+
+/// The request a code stands for, if the server sealed it (whatever its age).
+fn open_code(state: &AppState, code: &str) -> Option<AuthCode> {
+    let sealed = URL_SAFE_NO_PAD.decode(code).ok()?;
+    let json = state.code_key.open(&sealed, CODE_AAD).ok()?;
+    serde_json::from_slice(&json).ok()
 }

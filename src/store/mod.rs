@@ -5,7 +5,7 @@ pub mod cache;
 pub mod sqlite;
 
 use crate::clock::UnixTime;
-use crate::domain::{AuditEvent, AuthCode, Client, Grant, NewClient, NewUser, StoredToken, User};
+use crate::domain::{AuditEvent, Client, Grant, NewClient, NewUser, StoredToken, User};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -53,24 +53,8 @@ pub trait ClientRepo: Send + Sync {
     async fn create(&self, client: &NewClient, now: UnixTime) -> StoreResult<Client>;
     async fn get(&self, id: &str) -> StoreResult<Option<Client>>;
     async fn list(&self) -> StoreResult<Vec<Client>>;
-    /// Deleting a client deletes its codes, grants, tokens and consents.
+    /// Deleting a client deletes its grants, tokens and consents.
     async fn delete(&self, id: &str) -> StoreResult<()>;
-}
-
-#[derive(Debug)]
-pub enum CodeRedemption {
-    /// First use: the code is now consumed.
-    Redeemed(AuthCode),
-    /// The code was used before: a replay.
-    AlreadyUsed(AuthCode),
-    Unknown,
-}
-
-#[async_trait]
-pub trait CodeRepo: Send + Sync {
-    async fn insert(&self, code: &AuthCode) -> StoreResult<()>;
-    /// Atomically marks the code consumed, telling first use from replay.
-    async fn redeem(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption>;
 }
 
 #[derive(Debug)]
@@ -196,7 +180,7 @@ pub trait SetupRepo: Send + Sync {
 
 #[async_trait]
 pub trait MaintenanceRepo: Send + Sync {
-    /// Deletes expired codes, tokens, grants and sessions. Returns rows removed.
+    /// Deletes expired tokens, grants and sessions. Returns rows removed.
     async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64>;
     /// True when the database answers.
     async fn ping(&self) -> StoreResult<()>;
@@ -210,7 +194,6 @@ pub struct Repos {
     pub passwords: Arc<dyn PasswordRepo>,
     pub groups: Arc<dyn GroupRepo>,
     pub clients: Arc<dyn ClientRepo>,
-    pub codes: Arc<dyn CodeRepo>,
     pub tokens: Arc<dyn TokenRepo>,
     pub consents: Arc<dyn ConsentRepo>,
     pub keys: Arc<dyn KeyRepo>,
@@ -229,7 +212,6 @@ pub async fn open(database_url: &str) -> anyhow::Result<Repos> {
             passwords: store.clone(),
             groups: store.clone(),
             clients: store.clone(),
-            codes: store.clone(),
             tokens: store.clone(),
             consents: store.clone(),
             keys: store.clone(),

@@ -68,6 +68,8 @@ async fn code_reuse_is_refused_and_revokes_the_first_tokens() {
         "invalid_grant",
         "refresh token from the first use is revoked"
     );
+    let audit = app.state.repos.audit.recent(10).await.unwrap();
+    assert!(audit.iter().any(|e| e.event == "code_replay"));
 }
 
 #[tokio::test]
@@ -215,6 +217,46 @@ async fn expired_code_is_refused() {
             .unwrap()
             .contains("expired")
     );
+}
+
+/// Codes are sealed, not stored: anything the server did not seal itself is refused, and
+/// failed attempts leave the real code usable.
+#[tokio::test]
+async fn an_altered_or_foreign_code_is_refused() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let client = app.client().await;
+    let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
+    // The same client id and user on another server, whose key sealed this one.
+    let other = TestApp::spawn().await;
+    other.user("alice").await;
+    let other_client = other.client().await;
+    let (foreign, _) = other
+        .code_for(&http_client(), &other_client, "alice", "")
+        .await;
+    let mut altered = code.clone().into_bytes();
+    let mid = altered.len() / 2;
+    altered[mid] = if altered[mid] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for bad in [
+        altered.as_str(),
+        &code[..code.len() - 4],
+        foreign.as_str(),
+        "not-a-code",
+    ] {
+        let res = app.exchange(&client, bad, &verifier).await;
+        assert_eq!(res.status(), 400);
+        let body = json(res).await;
+        assert_eq!(body["error"], "invalid_grant", "{bad}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("invalid")
+        );
+    }
+    let res = app.exchange(&client, &code, &verifier).await;
+    assert_eq!(res.status(), 200, "the real code still works");
 }
 
 #[tokio::test]

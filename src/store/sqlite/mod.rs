@@ -7,14 +7,14 @@
 
 use super::cache::TtlCache;
 use super::{
-    AuditRepo, ClientRepo, CodeRedemption, CodeRepo, ConsentRepo, GroupRepo, Issued, KeyRepo,
-    MaintenanceRepo, PasswordRepo, RefreshRotation, SessionRepo, SetupRepo, StoreError,
-    StoreResult, StoredKey, TokenRepo, UserRepo,
+    AuditRepo, ClientRepo, ConsentRepo, GroupRepo, Issued, KeyRepo, MaintenanceRepo, PasswordRepo,
+    RefreshRotation, SessionRepo, SetupRepo, StoreError, StoreResult, StoredKey, TokenRepo,
+    UserRepo,
 };
 use crate::clock::UnixTime;
 use crate::domain::{
-    AuditEvent, AuthCode, Client, Grant, GrantType, NewClient, NewUser, SigningAlg, StoredToken,
-    TokenKind, User,
+    AuditEvent, Client, Grant, GrantType, NewClient, NewUser, SigningAlg, StoredToken, TokenKind,
+    User,
 };
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -261,31 +261,6 @@ fn client_from_row(r: &SqliteRow) -> StoreResult<Client> {
             .or_backend()?,
         refresh_token_cap: to_u32(cap, "refresh_token_cap")?,
         refresh_always: r.try_get("refresh_always").or_backend()?,
-        created_at: r.try_get("created_at").or_backend()?,
-    })
-}
-
-macro_rules! code_cols {
-    () => {
-        "code_hash, grant_id, client_id, user_id, redirect_uri, scope, nonce, code_challenge, \
-         auth_time, amr, sid, expires_at, created_at"
-    };
-}
-
-fn code_from_row(r: &SqliteRow) -> StoreResult<AuthCode> {
-    Ok(AuthCode {
-        code_hash: r.try_get("code_hash").or_backend()?,
-        grant_id: r.try_get("grant_id").or_backend()?,
-        client_id: r.try_get("client_id").or_backend()?,
-        user_id: r.try_get("user_id").or_backend()?,
-        redirect_uri: r.try_get("redirect_uri").or_backend()?,
-        scope: r.try_get("scope").or_backend()?,
-        nonce: r.try_get("nonce").or_backend()?,
-        code_challenge: r.try_get("code_challenge").or_backend()?,
-        auth_time: r.try_get("auth_time").or_backend()?,
-        amr: r.try_get("amr").or_backend()?,
-        sid: r.try_get("sid").or_backend()?,
-        expires_at: r.try_get("expires_at").or_backend()?,
         created_at: r.try_get("created_at").or_backend()?,
     })
 }
@@ -676,52 +651,6 @@ impl ClientRepo for SqliteStore {
             return Err(StoreError::NotFound(format!("client {id:?}")));
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl CodeRepo for SqliteStore {
-    async fn insert(&self, code: &AuthCode) -> StoreResult<()> {
-        self.batch.insert(vec![Row::Code(code.clone())]).await
-    }
-
-    async fn redeem(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
-        let code_hash = code_hash.to_owned();
-        self.batch
-            .run(move |conn| {
-                Box::pin(async move {
-                    // One conditional UPDATE decides first use atomically. `fetch_all` rather
-                    // than `fetch_optional` so the statement runs to completion.
-                    let rows = sqlx::query(concat!(
-                        "UPDATE auth_codes SET consumed_at = ? WHERE code_hash = ? \
-                         AND consumed_at IS NULL RETURNING ",
-                        code_cols!()
-                    ))
-                    .bind(now)
-                    .bind(&code_hash)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .or_backend()?;
-                    if let Some(row) = rows.first() {
-                        return Ok(CodeRedemption::Redeemed(code_from_row(row)?));
-                    }
-                    // Not updated: consumed before (a replay) or never issued.
-                    let row = sqlx::query(concat!(
-                        "SELECT ",
-                        code_cols!(),
-                        " FROM auth_codes WHERE code_hash = ?"
-                    ))
-                    .bind(&code_hash)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .or_backend()?;
-                    match row {
-                        Some(row) => Ok(CodeRedemption::AlreadyUsed(code_from_row(&row)?)),
-                        None => Ok(CodeRedemption::Unknown),
-                    }
-                })
-            })
-            .await
     }
 }
 
@@ -1238,7 +1167,6 @@ impl MaintenanceRepo for SqliteStore {
             "DELETE FROM tokens WHERE expires_at <= ?1 \
              OR grant_id IN (SELECT id FROM grants WHERE expires_at <= ?1)",
             "DELETE FROM grants WHERE expires_at <= ?1",
-            "DELETE FROM auth_codes WHERE expires_at <= ?1",
             "DELETE FROM sessions WHERE expires_at <= ?1",
             "DELETE FROM admin_setup_tokens WHERE expires_at <= ?1",
         ];

@@ -3,12 +3,11 @@
 use super::SqliteStore;
 use crate::clock::UnixTime;
 use crate::domain::{
-    AuditEvent, AuthCode, Grant, GrantType, NewClient, NewUser, SigningAlg, StoredToken, TokenKind,
-    User,
+    AuditEvent, Grant, GrantType, NewClient, NewUser, SigningAlg, StoredToken, TokenKind, User,
 };
 use crate::store::{
-    AuditRepo, ClientRepo, CodeRedemption, CodeRepo, MaintenanceRepo, RefreshRotation, SessionRepo,
-    StoreError, TokenRepo, UserRepo,
+    AuditRepo, ClientRepo, Issued, MaintenanceRepo, RefreshRotation, SessionRepo, StoreError,
+    TokenRepo, UserRepo,
 };
 use std::sync::Arc;
 
@@ -117,39 +116,23 @@ async fn username_unique_ignoring_case() {
     assert_eq!(found, Some(alice));
 }
 
+/// Redeeming a code inserts the grant whose id the code carries; a second redemption must get
+/// `Conflict` and write none of its rows (this is what makes codes single-use).
 #[tokio::test]
-async fn code_redeems_once_then_reports_replay() {
+async fn issuing_under_an_existing_grant_id_conflicts_and_writes_nothing() {
     let db = db().await;
     let (user, client) = user_and_client(&db.store).await;
-    let code = AuthCode {
-        code_hash: "h1".into(),
-        grant_id: "g1".into(),
-        client_id: client,
-        user_id: user.id,
-        redirect_uri: "https://rp.example/cb".into(),
-        scope: "openid".into(),
-        nonce: Some("n".into()),
-        code_challenge: Some("c".into()),
-        auth_time: NOW,
-        amr: "pwd".into(),
-        sid: "sid".into(),
-        expires_at: NOW + 60,
-        created_at: NOW,
+    let g = grant("g1", &user.id, &client, NOW);
+    let issued = |hash: &str| Issued {
+        grant: Some(g.clone()),
+        tokens: vec![token(hash, TokenKind::Access, &g)],
+        audit: None,
     };
-    CodeRepo::insert(&db.store, &code).await.unwrap();
-
-    let first = db.store.redeem("h1", NOW + 1).await.unwrap();
-    assert!(
-        matches!(&first, CodeRedemption::Redeemed(c) if c.grant_id == "g1"),
-        "{first:?}"
-    );
-    let second = db.store.redeem("h1", NOW + 2).await.unwrap();
-    assert!(
-        matches!(&second, CodeRedemption::AlreadyUsed(c) if c.grant_id == "g1"),
-        "{second:?}"
-    );
-    let unknown = db.store.redeem("nope", NOW).await.unwrap();
-    assert!(matches!(unknown, CodeRedemption::Unknown), "{unknown:?}");
+    db.store.save_issued(issued("first")).await.unwrap();
+    let err = db.store.save_issued(issued("second")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(db.store.token("first").await.unwrap().is_some());
+    assert!(db.store.token("second").await.unwrap().is_none());
 }
 
 #[tokio::test]

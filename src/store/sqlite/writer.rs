@@ -7,7 +7,7 @@
 //! table and one COMMIT instead of N of each.
 
 use super::{OrBackend, write_err};
-use crate::domain::{AuditEvent, AuthCode, Grant, StoredToken};
+use crate::domain::{AuditEvent, Grant, StoredToken};
 use crate::store::{StoreError, StoreResult};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
@@ -28,7 +28,6 @@ type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Rep
 pub(super) enum Row {
     Grant(Grant),
     Token(StoredToken),
-    Code(AuthCode),
     Audit(AuditEvent),
 }
 
@@ -90,7 +89,7 @@ impl Writer {
         Ok(Self { tx })
     }
 
-    /// Inserts rows atomically (all or none), in this order of tables: grants, tokens, codes, audit.
+    /// Inserts rows atomically (all or none), in this order of tables: grants, tokens, audit.
     pub(super) async fn insert(&self, rows: Vec<Row>) -> StoreResult<()> {
         let (tx, rx) = oneshot::channel();
         self.tx
@@ -359,7 +358,7 @@ mod literal {
     /// Appends one multi-row INSERT per table that has rows, grants before tokens.
     pub(super) fn insert_script(out: &mut String, rows: &[&Row]) {
         use Value::*;
-        let tables: [(&str, Extract); 4] = [
+        let tables: [(&str, Extract); 3] = [
             (
                 concat!("INSERT INTO grants (", grant_cols!(), ") VALUES "),
                 |r| match r {
@@ -392,27 +391,6 @@ mod literal {
                         I(t.expires_at),
                         OI(t.consumed_at),
                         OI(t.revoked_at),
-                    ]),
-                    _ => None,
-                },
-            ),
-            (
-                concat!("INSERT INTO auth_codes (", code_cols!(), ") VALUES "),
-                |r| match r {
-                    Row::Code(c) => Some(vec![
-                        T(&c.code_hash),
-                        T(&c.grant_id),
-                        T(&c.client_id),
-                        T(&c.user_id),
-                        T(&c.redirect_uri),
-                        T(&c.scope),
-                        OT(c.nonce.as_deref()),
-                        OT(c.code_challenge.as_deref()),
-                        I(c.auth_time),
-                        T(&c.amr),
-                        T(&c.sid),
-                        I(c.expires_at),
-                        I(c.created_at),
                     ]),
                     _ => None,
                 },
