@@ -354,24 +354,28 @@ async fn a_failing_insert_in_a_group_commit_fails_alone() {
 #[tokio::test]
 async fn any_text_survives_the_literal_insert_path() {
     let db = db().await;
-    let odd = "x'); DROP TABLE users; -- \"quoted\" \\ ünïcødé ✓ \u{0}end";
-    AuditRepo::record(
-        &db.store,
-        &AuditEvent {
-            at: NOW,
-            event: "signin".into(),
-            user_id: None,
-            client_id: None,
-            ip: Some("::1".into()),
-            user_agent: Some(odd.into()),
-            outcome: "failure".into(),
-            detail: None,
-        },
-    )
-    .await
-    .unwrap();
-    let recent = db.store.recent(1).await.unwrap();
-    assert_eq!(recent[0].user_agent.as_deref(), Some(odd));
+    // Quoted-literal path, then the hex path that text holding a NUL takes.
+    let odd = "x'); DROP TABLE users; -- \"quoted\" '' \\ ünïcødé ✓ end'";
+    let with_nul = "x'); DROP TABLE users; -- \u{0}end";
+    for (i, text) in [odd, with_nul].into_iter().enumerate() {
+        AuditRepo::record(
+            &db.store,
+            &AuditEvent {
+                at: NOW + i as i64,
+                event: "signin".into(),
+                user_id: None,
+                client_id: None,
+                ip: Some("::1".into()),
+                user_agent: Some(text.into()),
+                outcome: "failure".into(),
+                detail: None,
+            },
+        )
+        .await
+        .unwrap();
+        let recent = db.store.recent(1).await.unwrap();
+        assert_eq!(recent[0].user_agent.as_deref(), Some(text));
+    }
     assert!(
         UserRepo::list(&db.store).await.is_ok(),
         "users table intact"

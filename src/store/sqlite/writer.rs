@@ -297,18 +297,32 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<
 }
 
 /// SQL text for inserts, with every value written as a literal: integers in decimal, text as a
-/// hex blob cast to TEXT. Hex digits cannot break out of the literal, so no value can change the
-/// statement, whatever it contains.
+/// single-quoted string with its quotes doubled (or, if it holds a NUL, a hex blob cast to TEXT).
+/// Nothing inside such a literal can end it, so no value can change the statement.
 mod literal {
     use super::Row;
     use std::fmt::Write;
 
+    /// A string literal: quotes doubled, which is the only escape SQLite's string literals have.
+    /// Text with a NUL (which would end the statement early) goes as a hex blob cast to TEXT.
     fn text(out: &mut String, v: &str) {
-        out.push_str("CAST(X'");
-        for b in v.as_bytes() {
-            let _ = write!(out, "{b:02x}");
+        if v.contains('\0') {
+            out.push_str("CAST(X'");
+            for b in v.as_bytes() {
+                let _ = write!(out, "{b:02x}");
+            }
+            out.push_str("' AS TEXT)");
+            return;
         }
-        out.push_str("' AS TEXT)");
+        out.reserve(v.len() + 2);
+        out.push('\'');
+        for part in v.split_inclusive('\'') {
+            out.push_str(part);
+            if part.ends_with('\'') {
+                out.push('\'');
+            }
+        }
+        out.push('\'');
     }
 
     fn opt_text(out: &mut String, v: Option<&str>) {
@@ -432,12 +446,16 @@ mod literal {
     #[cfg(test)]
     mod tests {
         #[test]
-        fn text_is_hex_encoded_whatever_it_holds() {
+        fn text_cannot_leave_its_literal() {
             let mut out = String::new();
             super::text(&mut out, "x'); DROP TABLE users; --");
-            assert!(out.starts_with("CAST(X'") && out.ends_with("' AS TEXT)"));
-            let inner = &out["CAST(X'".len()..out.len() - "' AS TEXT)".len()];
-            assert!(inner.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert_eq!(out, "'x''); DROP TABLE users; --'");
+            let mut out = String::new();
+            super::text(&mut out, "a\0b");
+            assert_eq!(out, "CAST(X'610062' AS TEXT)");
+            let mut out = String::new();
+            super::text(&mut out, "''");
+            assert_eq!(out, "''''''");
         }
     }
 }
