@@ -358,6 +358,6 @@ mod tests {
         let mut parts: Vec<&str> = jws.split('.').collect();
         let other = crypto::b64url(br#"{"sub":"mallory","nonce":"n-0"}"#);
         parts[1] = &other;
-        assert!(josekit::jws::deserialize_compact(&parts.join("."), &verifier).is_err());
+        assert!(josekit::jws::deserialize_compact(parts.join("."), &verifier).is_err());
     }
 }
