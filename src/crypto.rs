@@ -42,7 +42,7 @@ fn ordered_prefix(now: i64) -> String {
     format!("{:016x}", (secs << 24) | seq)
 }
 
-/// A bearer secret (code, access or refresh token) whose stored hash sorts by issue time: an
+/// A bearer secret (access or refresh token) whose stored hash sorts by issue time: an
 /// ordered prefix, then 256 random bits in base64url. See [`token_hash`].
 pub fn ordered_token(now: i64) -> anyhow::Result<String> {
     Ok(ordered_prefix(now) + &random_token()?)

@@ -240,22 +240,51 @@ async fn exchange_code(
         // The grant this code carries exists already: the code was redeemed before. RFC 6749
         // §4.1.2: a replayed code revokes everything issued from it.
         Err(AppError::Internal(e)) if matches!(e.downcast_ref(), Some(StoreError::Conflict(_))) => {
-            state.repos.tokens.revoke_grant(&code.grant_id, now).await?;
-            state
-                .audit(audit(
-                    "code_replay",
-                    Some(&code.user_id),
-                    &client.id,
-                    "failure",
-                    meta,
-                    now,
-                    Some("grant revoked"),
-                ))
-                .await;
-            Err(invalid_grant("the authorization code was already used"))
+            let replay = Replay {
+                event: "code_replay",
+                grant_id: Some(&code.grant_id),
+                user_id: Some(&code.user_id),
+                refusal: "the authorization code was already used",
+            };
+            refuse_replay(state, client, meta, now, replay).await
         }
         other => other,
     }
+}
+
+/// A code or refresh token presented again after its first use.
+struct Replay<'a> {
+    /// The audit event to record.
+    event: &'a str,
+    grant_id: Option<&'a str>,
+    user_id: Option<&'a str>,
+    /// The invalid_grant description.
+    refusal: &'a str,
+}
+
+/// Revokes the replayed grant (everything issued under it), audits the replay and refuses.
+async fn refuse_replay(
+    state: &AppState,
+    client: &Client,
+    meta: &RequestMeta,
+    now: i64,
+    replay: Replay<'_>,
+) -> AppResult<TokenResponse> {
+    if let Some(g) = replay.grant_id {
+        state.repos.tokens.revoke_grant(g, now).await?;
+    }
+    state
+        .audit(audit(
+            replay.event,
+            replay.user_id,
+            &client.id,
+            "failure",
+            meta,
+            now,
+            Some("grant revoked"),
+        ))
+        .await;
+    Err(invalid_grant(replay.refusal))
 }
 
 async fn active_user(state: &AppState, user_id: &str) -> AppResult<User> {
@@ -404,21 +433,13 @@ async fn refresh(
         RefreshRotation::Unknown => return Err(invalid_grant("the refresh token is invalid")),
         RefreshRotation::Replayed(t) => {
             // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole grant.
-            if let Some(g) = &t.grant_id {
-                state.repos.tokens.revoke_grant(g, now).await?;
-            }
-            state
-                .audit(audit(
-                    "refresh_replay",
-                    t.user_id.as_deref(),
-                    &client.id,
-                    "failure",
-                    meta,
-                    now,
-                    Some("grant revoked"),
-                ))
-                .await;
-            return Err(invalid_grant("the refresh token was already used"));
+            let replay = Replay {
+                event: "refresh_replay",
+                grant_id: t.grant_id.as_deref(),
+                user_id: t.user_id.as_deref(),
+                refusal: "the refresh token was already used",
+            };
+            return refuse_replay(state, client, meta, now, replay).await;
         }
         RefreshRotation::Rotated(t, g) => (t, g),
     };
