@@ -73,7 +73,7 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The stored form of a bearer secret (code, token, client secret): SHA-256, hex. For a token
+/// The stored form of a bearer secret (token, client secret): SHA-256, hex. For a token
 /// from [`ordered_token`], its (public) ordered prefix followed by the SHA-256 in base64url, so
 /// the stored keys keep the issue order.
 /// These secrets carry 256 bits of entropy, so a fast hash is enough; only passwords need argon2.

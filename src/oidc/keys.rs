@@ -14,10 +14,34 @@ use std::sync::{Arc, RwLock};
 
 struct ActiveKey {
     kid: String,
-    signer: Box<dyn JwsSigner>,
-    /// ES256 only: the key for signing without OpenSSL 3's per-call EVP set-up, and the
-    /// protected header, encoded once.
-    fast_es256: Option<(openssl::ec::EcKey<openssl::pkey::Private>, String)>,
+    signer: Signer,
+}
+
+enum Signer {
+    /// RS256 and EdDSA, through josekit.
+    Jose(Box<dyn JwsSigner>),
+    /// ES256: the EC key, for signing without OpenSSL 3's per-call EVP set-up, and the protected
+    /// header, encoded once.
+    Es256 {
+        key: openssl::ec::EcKey<openssl::pkey::Private>,
+        header_b64: String,
+    },
+}
+
+impl Signer {
+    fn from_der(alg: SigningAlg, kid: &str, der: &[u8]) -> anyhow::Result<Self> {
+        Ok(match alg {
+            SigningAlg::RS256 => Signer::Jose(Box::new(RS256.signer_from_der(der)?)),
+            SigningAlg::EdDSA => Signer::Jose(Box::new(EdDSA.signer_from_der(der)?)),
+            SigningAlg::ES256 => {
+                let header = serde_json::json!({"alg": "ES256", "kid": kid, "typ": "JWT"});
+                Signer::Es256 {
+                    key: openssl::pkey::PKey::private_key_from_der(der)?.ec_key()?,
+                    header_b64: crypto::b64url(&serde_json::to_vec(&header)?),
+                }
+            }
+        })
+    }
 }
 
 /// A snapshot of the key material: the active signer per algorithm and the published JWKS.
@@ -92,9 +116,10 @@ impl KeySet {
             .active
             .get(&alg)
             .ok_or_else(|| anyhow::anyhow!("no active {} key", alg.as_str()))?;
-        if let Some((ec, header)) = &key.fast_es256 {
-            return sign_es256(ec, header, claims);
-        }
+        let signer = match &key.signer {
+            Signer::Es256 { key, header_b64 } => return sign_es256(key, header_b64, claims),
+            Signer::Jose(signer) => signer,
+        };
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
         header.set_key_id(key.kid.clone());
@@ -102,7 +127,7 @@ impl KeySet {
         Ok(josekit::jws::serialize_compact(
             &payload,
             &header,
-            key.signer.as_ref(),
+            signer.as_ref(),
         )?)
     }
 
@@ -256,24 +281,12 @@ async fn load(
         published.push(serde_json::from_str::<serde_json::Value>(&key.public_jwk)?);
         if key.retired_at.is_none() {
             let der = sealing.open(&key.sealed_private_key, key.kid.as_bytes())?;
-            let signer: Box<dyn JwsSigner> = match alg {
-                SigningAlg::RS256 => Box::new(RS256.signer_from_der(&der)?),
-                SigningAlg::ES256 => Box::new(ES256.signer_from_der(&der)?),
-                SigningAlg::EdDSA => Box::new(EdDSA.signer_from_der(&der)?),
-            };
-            let fast_es256 = if alg == SigningAlg::ES256 {
-                let ec = openssl::pkey::PKey::private_key_from_der(&der)?.ec_key()?;
-                let header = serde_json::json!({"alg": "ES256", "kid": key.kid, "typ": "JWT"});
-                Some((ec, crypto::b64url(&serde_json::to_vec(&header)?)))
-            } else {
-                None
-            };
+            let signer = Signer::from_der(alg, &key.kid, &der)?;
             active.insert(
                 alg,
                 ActiveKey {
                     kid: key.kid,
                     signer,
-                    fast_es256,
                 },
             );
         }
@@ -338,14 +351,13 @@ mod tests {
     #[test]
     fn fast_es256_tokens_verify_with_josekit() {
         let (kid, der, jwk) = generate(SigningAlg::ES256).unwrap();
-        let ec = openssl::pkey::PKey::private_key_from_der(&der)
-            .unwrap()
-            .ec_key()
-            .unwrap();
-        let header = serde_json::json!({"alg": "ES256", "kid": kid, "typ": "JWT"});
-        let header = crypto::b64url(&serde_json::to_vec(&header).unwrap());
+        let Signer::Es256 { key, header_b64 } =
+            Signer::from_der(SigningAlg::ES256, &kid, &der).unwrap()
+        else {
+            panic!("ES256 keys sign directly");
+        };
         let claims = serde_json::json!({"sub": "alice", "nonce": "n-0"});
-        let jws = sign_es256(&ec, &header, &claims).unwrap();
+        let jws = sign_es256(&key, &header_b64, &claims).unwrap();
         let jwk = josekit::jwk::Jwk::from_bytes(jwk.as_bytes()).unwrap();
         let verifier = ES256.verifier_from_jwk(&jwk).unwrap();
         let (payload, header) = josekit::jws::deserialize_compact(&jws, &verifier).unwrap();
