@@ -76,7 +76,7 @@ impl SqliteStore {
             // A checkpointed WAL is cut back to this size instead of staying at its peak.
             .pragma("journal_size_limit", "67108864");
 
-        // The writer thread, the rare-write pool and the readers each hold their own
+        // The writer task, the rare-write pool and the readers each hold their own
         // connections; separate in-memory databases would not be one database.
         if database_url.contains(":memory:") || database_url.contains("mode=memory") {
             anyhow::bail!("in-memory SQLite databases are not supported; use a file path");

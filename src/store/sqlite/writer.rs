@@ -58,34 +58,18 @@ fn commit_error(message: &str) -> StoreError {
 }
 
 impl Writer {
-    /// Starts the writer over `pool` (a pool of exactly one connection) on a thread of its own:
-    /// each statement is a round trip to the connection's thread, and on the shared runtime every
-    /// one of them would wait behind the HTTP tasks in the run queue.
+    /// Opens the writer's connection and starts the writer as a task on the current runtime.
+    /// A batch is one round trip to the connection's thread (one script), so the task waits
+    /// behind the HTTP tasks once per batch, not once per statement; a thread of its own cost
+    /// two more thread switches per batch (measured: client_credentials 8,779 -> 11,867 req/s,
+    /// SSO ES256 2,240 -> 2,637 round trips/s, medians of 4 interleaved runs).
     ///
     /// The connection is the writer's alone for its whole life: handing a pooled connection back
     /// and forth costs more than the writes themselves.
     pub(super) async fn spawn(options: SqliteConnectOptions) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        std::thread::Builder::new()
-            .name("keyway-db-writer".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    match SqliteConnection::connect_with(&options).await {
-                        Ok(conn) => {
-                            let _ = ready_tx.send(Ok(()));
-                            run(conn, rx).await;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
-                })
-            })?;
-        ready_rx.await??;
+        let conn = SqliteConnection::connect_with(&options).await?;
+        tokio::spawn(run(conn, rx));
         Ok(Self { tx })
     }
 
@@ -133,13 +117,19 @@ impl Writer {
     }
 }
 
+/// Runs SQL text (one or more statements, no parameters) on the connection. Boxed: the boxed
+/// future names its lifetime, which lets the writer loop run as a task on the shared runtime.
+fn exec<'c>(
+    conn: &'c mut SqliteConnection,
+    sql: &'c str,
+) -> BoxFuture<'c, Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>> {
+    sqlx::Executor::execute(conn, sqlx::raw_sql(sql))
+}
+
 /// Opens a savepoint: a job with several statements that must leave nothing behind on failure
 /// runs between this and `end_savepoint`.
 pub(super) async fn begin_savepoint(conn: &mut SqliteConnection) -> StoreResult<()> {
-    sqlx::query("SAVEPOINT job")
-        .execute(&mut *conn)
-        .await
-        .or_backend()?;
+    exec(conn, "SAVEPOINT job").await.or_backend()?;
     Ok(())
 }
 
@@ -150,15 +140,9 @@ pub(super) async fn end_savepoint<R>(
     result: StoreResult<R>,
 ) -> StoreResult<R> {
     if result.is_err() {
-        sqlx::query("ROLLBACK TO job")
-            .execute(&mut *conn)
-            .await
-            .or_backend()?;
+        exec(conn, "ROLLBACK TO job").await.or_backend()?;
     }
-    sqlx::query("RELEASE job")
-        .execute(&mut *conn)
-        .await
-        .or_backend()?;
+    exec(conn, "RELEASE job").await.or_backend()?;
     result
 }
 
@@ -213,13 +197,13 @@ async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
         script.push_str("COMMIT;");
     }
     let mut insert_results: Vec<StoreResult<()>> = Vec::with_capacity(inserts.len());
-    match sqlx::raw_sql(&script).execute(&mut *conn).await {
+    match exec(conn, &script).await {
         Ok(_) => insert_results.extend(inserts.iter().map(|_| Ok(()))),
         Err(_) => {
             // A constraint said no (or BEGIN failed): start again and insert request by request
             // in savepoints, so only the offender fails.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            let _ = exec(conn, "ROLLBACK").await;
+            if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
                 let message = e.to_string();
                 for (_, tx) in inserts {
                     let _ = tx.send(Err(commit_error(&message)));
@@ -260,10 +244,10 @@ async fn finish(
     for job in jobs {
         replies.push(job(&mut *conn).await);
     }
-    let commit = match sqlx::query("COMMIT").execute(&mut *conn).await {
+    let commit = match exec(conn, "COMMIT").await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let _ = exec(conn, "ROLLBACK").await;
             Err(e.to_string())
         }
     };
@@ -283,16 +267,13 @@ async fn finish(
 async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<()> {
     let mut script = String::new();
     literal::insert_script(&mut script, rows);
-    sqlx::raw_sql(&script)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| {
-            write_err(
-                e,
-                |message| format!("row ({message})"),
-                || "client, user or grant of the row".into(),
-            )
-        })?;
+    exec(conn, &script).await.map_err(|e| {
+        write_err(
+            e,
+            |message| format!("row ({message})"),
+            || "client, user or grant of the row".into(),
+        )
+    })?;
     Ok(())
 }
 
