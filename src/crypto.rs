@@ -1,9 +1,10 @@
 //! Small cryptographic helpers over OpenSSL: random tokens, SHA-256 token hashes, constant-time
 //! comparison, and AES-256-GCM sealing of private keys at rest.
 
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `n` random bytes from the OS CSPRNG (getrandom(2)). OpenSSL 3's RAND_bytes cost about 6 µs
@@ -111,9 +112,14 @@ pub fn b64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }
 
-/// The key that seals private signing keys at rest.
+/// The key that seals private signing keys at rest (and, derived, authorization codes). Holds
+/// its AES-256-GCM key schedule, made once: OpenSSL's per-call cipher set-up cost more than
+/// sealing a code.
 #[derive(Clone)]
-pub struct SealingKey([u8; 32]);
+pub struct SealingKey {
+    bytes: [u8; 32],
+    cipher: Aes256Gcm,
+}
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,7 +129,10 @@ impl std::fmt::Debug for SealingKey {
 
 impl SealingKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        Self {
+            cipher: Aes256Gcm::new(&bytes.into()),
+            bytes,
+        }
     }
 
     /// Parses 32 bytes given as 64 hex digits or unpadded/padded base64url/base64.
@@ -143,40 +152,40 @@ impl SealingKey {
             engines.iter().find_map(|e| e.decode(text).ok())?
         };
         let arr: [u8; 32] = bytes.try_into().ok()?;
-        Some(Self(arr))
+        Some(Self::from_bytes(arr))
     }
 
     pub fn encode(&self) -> String {
-        hex(&self.0)
+        hex(&self.bytes)
     }
 
     /// A key for one purpose, derived from this one: HMAC-SHA256(key, label).
     pub fn derive(&self, label: &str) -> anyhow::Result<SealingKey> {
-        let key = openssl::pkey::PKey::hmac(&self.0)?;
+        let key = openssl::pkey::PKey::hmac(&self.bytes)?;
         let mut mac = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
         mac.update(label.as_bytes())?;
         let bytes: [u8; 32] = mac
             .sign_to_vec()?
             .try_into()
             .map_err(|_| anyhow::anyhow!("HMAC-SHA256 gave an unexpected length"))?;
-        Ok(SealingKey(bytes))
+        Ok(SealingKey::from_bytes(bytes))
     }
 
     /// nonce (12 bytes) || ciphertext || tag (16 bytes); `aad` binds the blob to its row.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
         let nonce = random_bytes(12)?;
-        let mut tag = [0u8; 16];
-        let ct = encrypt_aead(
-            Cipher::aes_256_gcm(),
-            &self.0,
-            Some(&nonce),
-            aad,
-            plaintext,
-            &mut tag,
-        )?;
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("AES-GCM sealing failed"))?;
         let mut out = nonce;
-        out.extend_from_slice(&ct);
-        out.extend_from_slice(&tag);
+        out.extend_from_slice(&sealed);
         Ok(out)
     }
 
@@ -185,8 +194,8 @@ impl SealingKey {
             anyhow::bail!("sealed blob too short");
         }
         let (nonce, rest) = sealed.split_at(12);
-        let (ct, tag) = rest.split_at(rest.len() - 16);
-        decrypt_aead(Cipher::aes_256_gcm(), &self.0, Some(nonce), aad, ct, tag)
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: rest, aad })
             .map_err(|_| anyhow::anyhow!("cannot decrypt a signing key: wrong secret key?"))
     }
 }
@@ -228,6 +237,34 @@ mod tests {
         assert!(key.open(&sealed, b"kid2").is_err());
         let other = SealingKey::from_bytes([8u8; 32]);
         assert!(other.open(&sealed, b"kid1").is_err());
+    }
+
+    /// Keys sealed by earlier versions (OpenSSL's AES-256-GCM, same layout) still open, and
+    /// OpenSSL opens what we seal now.
+    #[test]
+    fn sealed_layout_matches_openssl_aes_gcm() {
+        use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+        let key = SealingKey::from_bytes([9u8; 32]);
+        let nonce = [3u8; 12];
+        let mut tag = [0u8; 16];
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &[9u8; 32],
+            Some(&nonce),
+            b"aad",
+            b"old blob",
+            &mut tag,
+        )
+        .unwrap();
+        let old = [&nonce[..], &ct, &tag].concat();
+        assert_eq!(key.open(&old, b"aad").unwrap(), b"old blob");
+
+        let new = key.seal(b"new blob", b"aad").unwrap();
+        let (n, rest) = new.split_at(12);
+        let (ct, tag) = rest.split_at(rest.len() - 16);
+        let plain =
+            decrypt_aead(Cipher::aes_256_gcm(), &[9u8; 32], Some(n), b"aad", ct, tag).unwrap();
+        assert_eq!(plain, b"new blob");
     }
 
     #[test]
