@@ -55,8 +55,8 @@ pub struct RawConfig {
     pub password_hash_concurrency: usize,
     /// `text` or `json`.
     pub log_format: String,
-    /// Threads serving requests; 0 means one fewer than the CPU cores, at least one (the
-    /// database writer, signing and password hashing run on threads of their own).
+    /// Threads serving requests (the group-commit writer runs among them); 0 means one per CPU
+    /// core.
     pub workers: usize,
     pub lifetimes: Lifetimes,
 }
@@ -203,7 +203,7 @@ impl Config {
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = match raw.workers {
-            0 => cores.saturating_sub(1).max(1),
+            0 => cores,
             n => n,
         };
         let password_hash_concurrency = match raw.password_hash_concurrency {
