@@ -133,6 +133,46 @@ async fn issuing_under_an_existing_grant_id_conflicts_and_writes_nothing() {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(db.store.token("first").await.unwrap().is_some());
     assert!(db.store.token("second").await.unwrap().is_none());
+
+    // The same statement shape, prepared and cached, works right after the failure.
+    let g2 = grant("g2", &user.id, &client, NOW);
+    db.store
+        .save_issued(Issued {
+            grant: Some(g2.clone()),
+            tokens: vec![token("third", TokenKind::Access, &g2)],
+            audit: None,
+        })
+        .await
+        .unwrap();
+    assert!(db.store.token("third").await.unwrap().is_some());
+}
+
+/// Requests committed together: one conflicting request fails alone, the others are written.
+#[tokio::test]
+async fn a_conflict_in_a_batch_fails_only_its_own_request() {
+    let db = db().await;
+    let (user, client) = user_and_client(&db.store).await;
+    let taken = grant("taken", &user.id, &client, NOW);
+    db.store.create_grant(&taken).await.unwrap();
+    let issued = |id: &str, hash: &str| {
+        let g = grant(id, &user.id, &client, NOW);
+        Issued {
+            tokens: vec![token(hash, TokenKind::Access, &g)],
+            grant: Some(g),
+            audit: None,
+        }
+    };
+    let (a, b, c) = tokio::join!(
+        db.store.save_issued(issued("ga", "ta")),
+        db.store.save_issued(issued("taken", "tb")),
+        db.store.save_issued(issued("gc", "tc")),
+    );
+    a.unwrap();
+    assert!(matches!(b, Err(StoreError::Conflict(_))), "{b:?}");
+    c.unwrap();
+    assert!(db.store.token("ta").await.unwrap().is_some());
+    assert!(db.store.token("tb").await.unwrap().is_none());
+    assert!(db.store.token("tc").await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -352,9 +392,9 @@ async fn a_failing_insert_in_a_group_commit_fails_alone() {
 }
 
 #[tokio::test]
-async fn any_text_survives_the_literal_insert_path() {
+async fn any_text_survives_the_batched_insert_path() {
     let db = db().await;
-    // Quoted-literal path, then the hex path that text holding a NUL takes.
+    // SQL-looking text, quotes, backslashes, non-ASCII and a NUL: values are bound, not quoted.
     let odd = "x'); DROP TABLE users; -- \"quoted\" '' \\ ünïcødé ✓ end'";
     let with_nul = "x'); DROP TABLE users; -- \u{0}end";
     for (i, text) in [odd, with_nul].into_iter().enumerate() {
