@@ -282,6 +282,9 @@ mod rows {
     use sqlx::sqlite::{SqliteArguments, SqliteQueryResult};
     use sqlx::{Arguments, SqliteConnection};
 
+    /// Whether a row belongs to a table.
+    type OfTable = fn(&Row) -> bool;
+
     const GRANTS: &str = concat!("INSERT INTO grants (", grant_cols!(), ") VALUES ");
     const TOKENS: &str = concat!("INSERT INTO tokens (", token_cols!(), ") VALUES ");
     const AUDIT: &str = "INSERT INTO audit_events \
@@ -299,13 +302,18 @@ mod rows {
         if begin {
             sql.push_str("BEGIN IMMEDIATE;");
         }
-        let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
-        let tables: [(&str, usize, usize); 3] = [
-            (GRANTS, 10, count(|r| matches!(r, Row::Grant(_)))),
-            (TOKENS, 10, count(|r| matches!(r, Row::Token(_)))),
-            (AUDIT, 8, count(|r| matches!(r, Row::Audit(_)))),
+        // Each table's statement, then its rows' values, in the same order.
+        let tables: [(&str, usize, OfTable); 3] = [
+            (GRANTS, 10, |r| matches!(r, Row::Grant(_))),
+            (TOKENS, 10, |r| matches!(r, Row::Token(_))),
+            (AUDIT, 8, |r| matches!(r, Row::Audit(_))),
         ];
-        for (head, columns, n) in tables {
+        for (head, columns, of_table) in tables {
+            let mut n = 0;
+            for row in rows.iter().filter(|r| of_table(r)) {
+                bind(&mut args, row)?;
+                n += 1;
+            }
             if n == 0 {
                 continue;
             }
@@ -321,16 +329,6 @@ mod rows {
         }
         if commit {
             sql.push_str("COMMIT;");
-        }
-        // Arguments in the same table order as the statements.
-        for row in rows.iter().filter(|r| matches!(r, Row::Grant(_))) {
-            bind(&mut args, row)?;
-        }
-        for row in rows.iter().filter(|r| matches!(r, Row::Token(_))) {
-            bind(&mut args, row)?;
-        }
-        for row in rows.iter().filter(|r| matches!(r, Row::Audit(_))) {
-            bind(&mut args, row)?;
         }
         Ok((sql, args))
     }
