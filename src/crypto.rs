@@ -1,5 +1,6 @@
-//! Small cryptographic helpers over OpenSSL: random tokens, SHA-256 token hashes, constant-time
-//! comparison, and AES-256-GCM sealing of private keys at rest.
+//! Small cryptographic helpers: random tokens (getrandom), SHA-256 token hashes (sha2),
+//! constant-time comparison and key derivation (OpenSSL), and AES-256-GCM sealing (aes-gcm) of
+//! private keys at rest and of authorization codes.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
