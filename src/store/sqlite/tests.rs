@@ -116,6 +116,15 @@ async fn username_unique_ignoring_case() {
     assert_eq!(found, Some(alice));
 }
 
+/// What redeeming a code writes: the new grant and one access token under it.
+fn new_grant_with_access(g: &Grant, hash: &str) -> Issued {
+    Issued {
+        grant: Some(g.clone()),
+        tokens: vec![token(hash, TokenKind::Access, g)],
+        audit: None,
+    }
+}
+
 /// Redeeming a code inserts the grant whose id the code carries; a second redemption must get
 /// `Conflict` and write none of its rows (this is what makes codes single-use).
 #[tokio::test]
@@ -123,13 +132,15 @@ async fn issuing_under_an_existing_grant_id_conflicts_and_writes_nothing() {
     let db = db().await;
     let (user, client) = user_and_client(&db.store).await;
     let g = grant("g1", &user.id, &client, NOW);
-    let issued = |hash: &str| Issued {
-        grant: Some(g.clone()),
-        tokens: vec![token(hash, TokenKind::Access, &g)],
-        audit: None,
-    };
-    db.store.save_issued(issued("first")).await.unwrap();
-    let err = db.store.save_issued(issued("second")).await.unwrap_err();
+    db.store
+        .save_issued(new_grant_with_access(&g, "first"))
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .save_issued(new_grant_with_access(&g, "second"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(db.store.token("first").await.unwrap().is_some());
     assert!(db.store.token("second").await.unwrap().is_none());
@@ -137,11 +148,7 @@ async fn issuing_under_an_existing_grant_id_conflicts_and_writes_nothing() {
     // The same statement shape, prepared and cached, works right after the failure.
     let g2 = grant("g2", &user.id, &client, NOW);
     db.store
-        .save_issued(Issued {
-            grant: Some(g2.clone()),
-            tokens: vec![token("third", TokenKind::Access, &g2)],
-            audit: None,
-        })
+        .save_issued(new_grant_with_access(&g2, "third"))
         .await
         .unwrap();
     assert!(db.store.token("third").await.unwrap().is_some());
@@ -154,14 +161,8 @@ async fn a_conflict_in_a_batch_fails_only_its_own_request() {
     let (user, client) = user_and_client(&db.store).await;
     let taken = grant("taken", &user.id, &client, NOW);
     db.store.create_grant(&taken).await.unwrap();
-    let issued = |id: &str, hash: &str| {
-        let g = grant(id, &user.id, &client, NOW);
-        Issued {
-            tokens: vec![token(hash, TokenKind::Access, &g)],
-            grant: Some(g),
-            audit: None,
-        }
-    };
+    let issued =
+        |id: &str, hash: &str| new_grant_with_access(&grant(id, &user.id, &client, NOW), hash);
     let (a, b, c) = tokio::join!(
         db.store.save_issued(issued("ga", "ta")),
         db.store.save_issued(issued("taken", "tb")),
