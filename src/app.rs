@@ -1,10 +1,13 @@
 //! Application::build turns a configuration into a bound server; `run` serves until SIGTERM/Ctrl-C.
 
+use crate::auth::Authenticator;
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::oidc::Provider;
 use crate::oidc::keys::{self, Keys};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
+use crate::store::Auditor;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,19 +108,39 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     )
     .await
     .context("signing keys")?;
-    let passwords = Passwords::new(config.password_hash_concurrency);
-    let discovery = crate::oidc::metadata::discovery(&config.issuer)
+    let discovery = crate::oidc::metadata::discovery(&config.issuer, &crate::web::urls::ENDPOINTS)
         .to_string()
         .into();
-    Ok(AppState {
+    let audit = Auditor(repos.audit.clone());
+    let oidc = Provider {
+        issuer: config.issuer.clone(),
+        lifetimes: config.lifetimes.clone(),
+        clock: clock.clone(),
+        keys,
+        code_key,
+        clients: repos.clients.clone(),
+        users: repos.users.clone(),
+        groups: repos.groups.clone(),
+        tokens: repos.tokens.clone(),
+        consents: repos.consents.clone(),
+        audit: audit.clone(),
+    };
+    let auth = Authenticator {
+        users: repos.users.clone(),
+        passwords: repos.passwords.clone(),
+        hasher: Passwords::new(config.password_hash_concurrency),
+        audit,
+        clock: clock.clone(),
+        session_absolute: config.lifetimes.session_absolute as i64,
+    };
+    Ok(AppState::new(Shared {
         config: Arc::new(config),
         repos,
         clock,
-        keys,
-        passwords,
-        code_key,
+        oidc: Arc::new(oidc),
+        auth: Arc::new(auth),
         discovery,
-    })
+    }))
 }
 
 pub async fn admin_setup_url(state: &AppState) -> anyhow::Result<Option<String>> {
@@ -154,7 +177,7 @@ async fn maintenance_loop(state: AppState) {
         if let Err(e) = state.repos.keys.delete_retired_before(cutoff).await {
             tracing::warn!(error = %e, "cannot delete retired keys");
         }
-        if let Err(e) = state.keys.reload(now).await {
+        if let Err(e) = state.keys().reload(now).await {
             tracing::warn!(error = format!("{e:#}"), "cannot reload keys");
         }
     }

@@ -7,7 +7,6 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
-pub mod error;
 pub mod oidc;
 pub mod state;
 pub mod store;

@@ -1,35 +1,60 @@
-//! Shared application state handed to every handler.
+//! The application state every handler receives, and the narrow sub-states (`FromRef`) the
+//! protocol core and the credential checks take instead of the whole of it.
 
-use crate::auth::password::Passwords;
-use crate::clock::Clock;
+use crate::auth::Authenticator;
+use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
-use crate::domain::AuditEvent;
+use crate::oidc::Provider;
 use crate::oidc::keys::Keys;
 use crate::store::Repos;
+use axum::extract::FromRef;
 use std::sync::Arc;
 
+/// Cheap to clone: one reference count per request, whatever it holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub repos: Repos,
     pub clock: Arc<dyn Clock>,
-    pub keys: Keys,
-    pub passwords: Passwords,
-    /// Seals authorization codes (derived from the key that seals private keys at rest).
-    pub code_key: crate::crypto::SealingKey,
+    /// The protocol core's inputs.
+    pub oidc: Arc<Provider>,
+    /// The credential checks' inputs.
+    pub auth: Arc<Authenticator>,
     /// The discovery document, rendered once.
     pub discovery: bytes::Bytes,
 }
 
 impl AppState {
-    pub fn now(&self) -> i64 {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    pub fn now(&self) -> UnixTime {
         self.clock.now()
     }
 
-    /// Records an audit event; a failure to record is logged, never shown to the user.
-    pub async fn audit(&self, event: AuditEvent) {
-        if let Err(e) = self.repos.audit.record(&event).await {
-            tracing::error!(error = %e, event = %event.event, "cannot write audit event");
-        }
+    pub fn keys(&self) -> &Keys {
+        &self.oidc.keys
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Arc<Provider> {
+    fn from_ref(state: &AppState) -> Self {
+        state.oidc.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
     }
 }

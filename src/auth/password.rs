@@ -1,6 +1,8 @@
 //! Passwords: argon2id (OWASP minimum m=19456 KiB, t=2, p=1) on the blocking pool, behind a
 //! semaphore so a burst of sign-ins cannot starve the runtime or exhaust memory.
 
+use super::{Authenticated, Authenticator, CredentialError, CredentialResult};
+use crate::domain::{AuthMethod, RequestMeta};
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
@@ -159,6 +161,46 @@ impl Passwords {
             .with_memory(move |m| verify_blocking(&phc, &password, m))
             .await?;
         Ok(real && ok)
+    }
+}
+
+impl Authenticator {
+    /// Checks a username and password. Unknown user, wrong password and disabled account all
+    /// cost one argon2 verification and all end in `Refused`; the audit record tells them apart.
+    pub async fn password(
+        &self,
+        username: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> CredentialResult<Authenticated> {
+        let username = username.trim();
+        let user = if username.is_empty() || username.len() > 256 {
+            None
+        } else {
+            self.users.by_username(username).await?
+        };
+        let phc = match &user {
+            Some(u) => self.passwords.get(&u.id).await?,
+            None => None,
+        };
+        let password_ok = self.hasher.verify(phc, password).await?;
+        match user {
+            Some(user) if password_ok && !user.disabled => Ok(Authenticated {
+                user,
+                amr: vec![AuthMethod::Pwd],
+                auth_time: self.now(),
+            }),
+            user => {
+                let why = match (&user, password_ok) {
+                    (None, _) => "unknown user",
+                    (Some(_), true) => "account disabled",
+                    _ => "wrong password",
+                };
+                self.refused(AuthMethod::Pwd, user.as_ref(), why, meta)
+                    .await;
+                Err(CredentialError::Refused)
+            }
+        }
     }
 }
 

@@ -1,12 +1,11 @@
 //! Browser sessions: the tower-sessions store over our `SessionRepo`, and what a session holds
 //! (who signed in and how, the CSRF token, authorization requests waiting for sign-in or consent).
 
+use super::{Authenticated, Authenticator, CredentialResult};
 use crate::clock::Clock;
 use crate::crypto::{constant_time_eq, random_token};
-use crate::domain::User;
-use crate::error::{AppError, AppResult};
+use crate::domain::{AuditEvent, RequestMeta, User};
 use crate::oidc::authorize::AuthRequest;
-use crate::state::AppState;
 use crate::store::SessionRepo;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -126,160 +125,153 @@ pub struct SignedIn {
 
 const TOUCH_EVERY: i64 = 60;
 
-fn session_err(e: tower_sessions::session::Error) -> AppError {
-    AppError::Internal(anyhow::anyhow!("session: {e}"))
-}
-
 /// The signed-in user, if the session is within its absolute lifetime and the user is active.
-pub async fn current(session: &Session, state: &AppState) -> AppResult<Option<(SignedIn, User)>> {
-    let Some(auth) = session.get::<SignedIn>(AUTH).await.map_err(session_err)? else {
+pub async fn current(
+    session: &Session,
+    auth: &Authenticator,
+) -> CredentialResult<Option<(SignedIn, User)>> {
+    let Some(signed_in) = session.get::<SignedIn>(AUTH).await? else {
         return Ok(None);
     };
-    let now = state.now();
-    if auth.started_at + state.config.lifetimes.session_absolute as i64 <= now {
-        session.remove_value(AUTH).await.map_err(session_err)?;
+    let now = auth.now();
+    if signed_in.started_at + auth.session_absolute <= now {
+        session.remove_value(AUTH).await?;
         return Ok(None);
     }
-    let auth = if now - auth.seen_at >= TOUCH_EVERY {
+    let signed_in = if now - signed_in.seen_at >= TOUCH_EVERY {
         let touched = SignedIn {
             seen_at: now,
-            ..auth
+            ..signed_in
         };
-        session.insert(AUTH, &touched).await.map_err(session_err)?;
+        session.insert(AUTH, &touched).await?;
         touched
     } else {
-        auth
+        signed_in
     };
-    match state.repos.users.by_id(&auth.user_id).await? {
-        Some(u) if !u.disabled => Ok(Some((auth, u))),
+    match auth.users.by_id(&signed_in.user_id).await? {
+        Some(u) if !u.disabled => Ok(Some((signed_in, u))),
         _ => {
-            session.remove_value(AUTH).await.map_err(session_err)?;
+            session.remove_value(AUTH).await?;
             Ok(None)
         }
     }
 }
 
-/// Marks the session signed in, with a new session id (against fixation).
-pub async fn sign_in(session: &Session, user: &User, amr: &str, now: i64) -> AppResult<SignedIn> {
-    session.cycle_id().await.map_err(session_err)?;
-    let previous: Option<SignedIn> = session.get(AUTH).await.map_err(session_err)?;
+/// Signs the browser session in as the authenticated user, whatever the method: a new session
+/// id (against fixation), `amr` and `auth_time` kept for the ID token, a new CSRF token, and
+/// the sign-in audited.
+pub async fn start(
+    session: &Session,
+    auth: &Authenticator,
+    who: &Authenticated,
+    meta: &RequestMeta,
+) -> CredentialResult<SignedIn> {
+    session.cycle_id().await?;
+    let previous: Option<SignedIn> = session.get(AUTH).await?;
+    let now = who.auth_time;
     // Re-authenticating the same user keeps the OIDC session (sid); a different user starts anew.
     let (sid, started_at) = match previous {
-        Some(p) if p.user_id == user.id => (p.sid, p.started_at),
+        Some(p) if p.user_id == who.user.id => (p.sid, p.started_at),
         _ => (random_token()?, now),
     };
-    let auth = SignedIn {
-        user_id: user.id.clone(),
+    let signed_in = SignedIn {
+        user_id: who.user.id.clone(),
         auth_time: now,
-        amr: amr.to_owned(),
+        amr: who.amr_string(),
         sid,
         started_at,
         seen_at: now,
     };
-    session.insert(AUTH, &auth).await.map_err(session_err)?;
-    // A new CSRF token for the new identity.
-    session
-        .insert(CSRF, random_token()?)
-        .await
-        .map_err(session_err)?;
-    Ok(auth)
+    session.insert(AUTH, &signed_in).await?;
+    session.insert(CSRF, random_token()?).await?;
+    let methods: Vec<&str> = who.amr.iter().map(|m| m.name()).collect();
+    auth.audit
+        .record(AuditEvent {
+            at: now,
+            event: "signin".into(),
+            user_id: Some(who.user.id.clone()),
+            client_id: None,
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            outcome: "success".into(),
+            detail: Some(methods.join(" ")),
+        })
+        .await;
+    Ok(signed_in)
 }
 
 /// Ends the session entirely (row deleted, cookie cleared).
-pub async fn sign_out(session: &Session) -> AppResult<()> {
-    session.flush().await.map_err(session_err)
+pub async fn end(session: &Session) -> CredentialResult<()> {
+    Ok(session.flush().await?)
 }
 
 /// This session's CSRF token, created on first use (synchronizer token pattern).
-pub async fn csrf_token(session: &Session) -> AppResult<String> {
-    if let Some(t) = session.get::<String>(CSRF).await.map_err(session_err)? {
+pub async fn csrf_token(session: &Session) -> CredentialResult<String> {
+    if let Some(t) = session.get::<String>(CSRF).await? {
         return Ok(t);
     }
     let t = random_token()?;
-    session.insert(CSRF, &t).await.map_err(session_err)?;
+    session.insert(CSRF, &t).await?;
     Ok(t)
 }
 
-pub async fn check_csrf(session: &Session, submitted: Option<&str>) -> AppResult<()> {
-    let expected = session.get::<String>(CSRF).await.map_err(session_err)?;
-    match (expected, submitted) {
-        (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes()) => Ok(()),
-        _ => Err(AppError::page(
-            axum::http::StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form is no longer valid (its security token is missing or out of date). Go back, reload the page and try again.",
-        )),
-    }
+/// True when `submitted` is this session's CSRF token.
+pub async fn csrf_matches(session: &Session, submitted: Option<&str>) -> CredentialResult<bool> {
+    let expected = session.get::<String>(CSRF).await?;
+    Ok(match (expected, submitted) {
+        (Some(e), Some(s)) => constant_time_eq(e.as_bytes(), s.as_bytes()),
+        _ => false,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 struct Pending(BTreeMap<String, AuthRequest>);
 
+async fn pending(session: &Session) -> CredentialResult<Pending> {
+    Ok(session.get(PENDING).await?.unwrap_or_default())
+}
+
 /// Parks an authorization request while the user signs in or consents; returns its id.
-pub async fn park(session: &Session, req: &AuthRequest) -> AppResult<String> {
-    let mut pending: Pending = session
-        .get(PENDING)
-        .await
-        .map_err(session_err)?
-        .unwrap_or_default();
-    while pending.0.len() >= MAX_PENDING {
-        let oldest = pending
+pub async fn park(session: &Session, req: &AuthRequest) -> CredentialResult<String> {
+    let mut waiting = pending(session).await?;
+    while waiting.0.len() >= MAX_PENDING {
+        let oldest = waiting
             .0
             .iter()
             .min_by_key(|(_, r)| r.created_at)
             .map(|(k, _)| k.clone());
         match oldest {
             Some(k) => {
-                pending.0.remove(&k);
+                waiting.0.remove(&k);
             }
             None => break,
         }
     }
     let id = crate::crypto::random_id()?;
-    pending.0.insert(id.clone(), req.clone());
-    session
-        .insert(PENDING, &pending)
-        .await
-        .map_err(session_err)?;
+    waiting.0.insert(id.clone(), req.clone());
+    session.insert(PENDING, &waiting).await?;
     Ok(id)
 }
 
-pub async fn parked(session: &Session, id: &str) -> AppResult<Option<AuthRequest>> {
-    let pending: Pending = session
-        .get(PENDING)
-        .await
-        .map_err(session_err)?
-        .unwrap_or_default();
-    Ok(pending.0.get(id).cloned())
+pub async fn parked(session: &Session, id: &str) -> CredentialResult<Option<AuthRequest>> {
+    Ok(pending(session).await?.0.get(id).cloned())
 }
 
-pub async fn unpark(session: &Session, id: &str) -> AppResult<Option<AuthRequest>> {
-    let mut pending: Pending = session
-        .get(PENDING)
-        .await
-        .map_err(session_err)?
-        .unwrap_or_default();
-    let req = pending.0.remove(id);
-    session
-        .insert(PENDING, &pending)
-        .await
-        .map_err(session_err)?;
+pub async fn unpark(session: &Session, id: &str) -> CredentialResult<Option<AuthRequest>> {
+    let mut waiting = pending(session).await?;
+    let req = waiting.0.remove(id);
+    session.insert(PENDING, &waiting).await?;
     Ok(req)
 }
 
 /// Records that the user signed in for this waiting request (satisfies prompt=login, max_age).
-pub async fn mark_login_done(session: &Session, id: &str) -> AppResult<()> {
-    let mut pending: Pending = session
-        .get(PENDING)
-        .await
-        .map_err(session_err)?
-        .unwrap_or_default();
-    if let Some(r) = pending.0.get_mut(id) {
-        r.login_done = true;
-        session
-            .insert(PENDING, &pending)
-            .await
-            .map_err(session_err)?;
-    }
-    Ok(())
+/// False when no such request waits.
+pub async fn mark_login_done(session: &Session, id: &str) -> CredentialResult<bool> {
+    let mut waiting = pending(session).await?;
+    let Some(r) = waiting.0.get_mut(id) else {
+        return Ok(false);
+    };
+    r.login_done = true;
+    session.insert(PENDING, &waiting).await?;
+    Ok(true)
 }

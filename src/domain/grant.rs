@@ -5,7 +5,7 @@ use crate::clock::UnixTime;
 use serde::{Deserialize, Serialize};
 
 /// What an authorization code stands for. Nothing is stored: the code is this, sealed
-/// (AES-256-GCM) under a key only the server holds; see `oidc::tokens::create_code`.
+/// (AES-256-GCM) under a key only the server holds; see `oidc::codes`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthCode {
     /// The grant the code's tokens will belong to, fixed at issue so that a replayed code can

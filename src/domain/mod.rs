@@ -23,6 +23,13 @@ pub fn join_scope(scopes: &[String]) -> String {
     scopes.join(" ")
 }
 
+/// Who sent a request, for audit records: the client IP and the User-Agent (cut to 256 chars).
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// How a user proved who they are, as OIDC `amr` values (RFC 8176).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +42,13 @@ impl AuthMethod {
     pub fn amr(self) -> &'static str {
         match self {
             AuthMethod::Pwd => "pwd",
+        }
+    }
+
+    /// The method's name in audit records.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Pwd => "password",
         }
     }
 }

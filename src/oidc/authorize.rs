@@ -2,8 +2,10 @@
 //! parameters. Errors before the redirect URI is trusted are shown as a page; after, they go back
 //! to the client (§4.1.2.1).
 
-use crate::domain::{Client, ClientKind, GrantType, OIDC_SCOPES, SigningAlg};
-use crate::oidc::{keys::KeySet, pkce, redirect};
+use crate::domain::{
+    Client, ClientKind, GrantType, OIDC_SCOPES, SigningAlg, join_scope, parse_scope,
+};
+use crate::oidc::{ProtocolResult, Provider, keys::KeySet, pkce, redirect};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -322,4 +324,100 @@ pub fn query_redirect(redirect_uri: &str, params: &[(&'static str, String)]) -> 
 
 pub fn id_token_alg(client: &Client) -> SigningAlg {
     client.id_token_alg
+}
+
+/// The browser's signed-in session, as the authorization endpoint sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLogin<'a> {
+    pub user_id: &'a str,
+    /// When the user last actively authenticated.
+    pub auth_time: i64,
+}
+
+/// What an authorization request needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    SignIn,
+    Consent,
+    /// Everything is in place: issue the code.
+    Issue,
+    /// prompt=none and the user would have to act: answer the client with this error.
+    Refuse(&'static str, &'static str),
+}
+
+/// Decides the next step of a request for the browser's current login (OIDC Core §3.1.2.1,
+/// §3.1.2.3): sign-in when nobody (or the wrong user) is signed in or prompt=login / max_age
+/// ask for a fresh one, consent unless the client is first-party or the user granted every scope
+/// before, and with prompt=none a refusal instead of either page.
+pub async fn next_step(
+    p: &Provider,
+    client: &Client,
+    req: &AuthRequest,
+    login: Option<SessionLogin<'_>>,
+    now: i64,
+) -> ProtocolResult<Step> {
+    let Some(login) = login.filter(|l| !needs_login(req, *l, now)) else {
+        return Ok(if req.prompt_none {
+            Step::Refuse("login_required", "the user must sign in")
+        } else {
+            Step::SignIn
+        });
+    };
+    if needs_consent(p, client, req, login.user_id).await? {
+        return Ok(if req.prompt_none {
+            Step::Refuse("consent_required", "the user must approve this application")
+        } else {
+            Step::Consent
+        });
+    }
+    Ok(Step::Issue)
+}
+
+fn needs_login(req: &AuthRequest, login: SessionLogin<'_>, now: i64) -> bool {
+    if req.hint_sub.as_deref().is_some_and(|s| s != login.user_id) {
+        return true;
+    }
+    if req.login_done {
+        return false;
+    }
+    // max_age=0 means "sign in again now", like prompt=login (OIDC Core §3.1.2.1).
+    req.prompt_login
+        || req
+            .max_age
+            .is_some_and(|m| m == 0 || now - login.auth_time > m)
+}
+
+async fn needs_consent(
+    p: &Provider,
+    client: &Client,
+    req: &AuthRequest,
+    user_id: &str,
+) -> ProtocolResult<bool> {
+    if client.first_party || req.consent_done {
+        return Ok(false);
+    }
+    if req.prompt_consent {
+        return Ok(true);
+    }
+    let granted = p.consents.get(user_id, &client.id).await?;
+    let granted = parse_scope(granted.as_deref().unwrap_or(""));
+    Ok(!req.scopes.iter().all(|s| granted.contains(s)))
+}
+
+/// Remembers that the user allowed these scopes for this client, added to what they allowed before.
+pub async fn record_consent(
+    p: &Provider,
+    user_id: &str,
+    client_id: &str,
+    scopes: &[String],
+) -> ProtocolResult<()> {
+    let previous = p.consents.get(user_id, client_id).await?;
+    let mut all = parse_scope(previous.as_deref().unwrap_or(""));
+    all.extend(scopes.iter().cloned());
+    all.sort();
+    all.dedup();
+    p.consents
+        .put(user_id, client_id, &join_scope(&all), p.now())
+        .await?;
+    Ok(())
 }

@@ -1,21 +1,32 @@
 //! Discovery (OpenID Connect Discovery 1.0) and authorization server metadata (RFC 8414).
 
-use crate::web::urls;
 use serde_json::{Value, json};
 
 pub const SCOPES_SUPPORTED: [&str; 5] = crate::domain::OIDC_SCOPES;
 
-pub fn discovery(issuer: &str) -> Value {
+/// Where the HTTP layer serves each endpoint (paths below the issuer).
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoints {
+    pub authorization: &'static str,
+    pub token: &'static str,
+    pub userinfo: &'static str,
+    pub jwks: &'static str,
+    pub revocation: &'static str,
+    pub introspection: &'static str,
+    pub end_session: &'static str,
+}
+
+pub fn discovery(issuer: &str, paths: &Endpoints) -> Value {
     let u = |p: &str| format!("{issuer}{p}");
     json!({
         "issuer": issuer,
-        "authorization_endpoint": u(urls::AUTHORIZE),
-        "token_endpoint": u(urls::TOKEN),
-        "userinfo_endpoint": u(urls::USERINFO),
-        "jwks_uri": u(urls::JWKS),
-        "revocation_endpoint": u(urls::REVOKE),
-        "introspection_endpoint": u(urls::INTROSPECT),
-        "end_session_endpoint": u(urls::END_SESSION),
+        "authorization_endpoint": u(paths.authorization),
+        "token_endpoint": u(paths.token),
+        "userinfo_endpoint": u(paths.userinfo),
+        "jwks_uri": u(paths.jwks),
+        "revocation_endpoint": u(paths.revocation),
+        "introspection_endpoint": u(paths.introspection),
+        "end_session_endpoint": u(paths.end_session),
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

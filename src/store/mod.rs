@@ -168,6 +168,19 @@ pub trait AuditRepo: Send + Sync {
     async fn recent(&self, limit: u32) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// Records audit events; a failure to record is logged, never shown to the user, and never
+/// fails the action it describes.
+#[derive(Clone)]
+pub struct Auditor(pub Arc<dyn AuditRepo>);
+
+impl Auditor {
+    pub async fn record(&self, event: AuditEvent) {
+        if let Err(e) = self.0.record(&event).await {
+            tracing::error!(error = %e, event = %event.event, "cannot write audit event");
+        }
+    }
+}
+
 #[async_trait]
 pub trait SetupRepo: Send + Sync {
     /// Replaces any earlier administrator setup token with this one (stored hashed).

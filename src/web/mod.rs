@@ -1,6 +1,8 @@
 //! The HTTP layer: axum routers by feature, assembled with the cross-cutting layers.
 
 pub mod account;
+pub mod error;
+pub mod extract;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
@@ -8,12 +10,8 @@ pub mod signin;
 pub mod urls;
 
 use crate::auth::session::DbSessionStore;
-use crate::oidc::tokens::RequestMeta;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-use std::net::SocketAddr;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -23,6 +21,12 @@ pub fn found(location: &str) -> axum::response::Response {
     let mut res = axum::response::Redirect::to(location).into_response();
     *res.status_mut() = axum::http::StatusCode::FOUND;
     res
+}
+
+/// 303 See Other: after a POST, the browser GETs the new location.
+pub fn see_other(location: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::response::Redirect::to(location).into_response()
 }
 
 pub const SESSION_COOKIE: &str = "keyway_session";
@@ -51,7 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::api_router())
         .merge(browser)
         .route(urls::STYLESHEET, axum::routing::get(stylesheet))
-        .fallback(|| async { crate::error::AppError::not_found() })
+        .fallback(|| async { error::AppError::not_found() })
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| {
             middleware::request_context(https, req, next)
@@ -67,21 +71,4 @@ async fn stylesheet() -> impl axum::response::IntoResponse {
         ],
         include_str!("../../static/css/keyway.css"),
     )
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(RequestMeta { ip, user_agent })
-    }
 }

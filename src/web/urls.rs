@@ -14,10 +14,51 @@ pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 pub const END_SESSION: &str = "/logout";
+/// The signed-in user's own "Sign out" button (a browser form, unlike `END_SESSION`).
+pub const SIGN_OUT: &str = "/logout/confirm";
 pub const SIGNIN: &str = "/signin";
 pub const SIGNOUT_DONE: &str = "/signed-out";
 pub const ADMIN_SETUP: &str = "/setup";
 pub const STYLESHEET: &str = "/static/css/keyway.css";
+
+/// Every fixed path above, so tests can sweep the router.
+pub const ALL: &[&str] = &[
+    HOME,
+    HEALTHZ,
+    READYZ,
+    DISCOVERY,
+    AS_METADATA,
+    JWKS,
+    AUTHORIZE,
+    AUTHORIZE_RESUME,
+    CONSENT,
+    TOKEN,
+    USERINFO,
+    REVOKE,
+    INTROSPECT,
+    END_SESSION,
+    SIGN_OUT,
+    SIGNIN,
+    SIGNOUT_DONE,
+    ADMIN_SETUP,
+    STYLESHEET,
+];
+
+/// POST endpoints of the protocol, where relying parties (not Keyway's own pages) send
+/// requests: no CSRF token applies; each is protected by client authentication, a bearer token,
+/// or by changing nothing without the user's confirmation.
+pub const PROTOCOL_POSTS: &[&str] = &[AUTHORIZE, TOKEN, USERINFO, REVOKE, INTROSPECT, END_SESSION];
+
+/// The protocol endpoints, for the discovery document.
+pub const ENDPOINTS: crate::oidc::metadata::Endpoints = crate::oidc::metadata::Endpoints {
+    authorization: AUTHORIZE,
+    token: TOKEN,
+    userinfo: USERINFO,
+    jwks: JWKS,
+    revocation: REVOKE,
+    introspection: INTROSPECT,
+    end_session: END_SESSION,
+};
 
 /// Endpoints that answer JSON, so a server error there is JSON too.
 pub fn is_json_endpoint(path: &str) -> bool {

@@ -58,7 +58,7 @@ async fn jwks_publishes_one_key_per_algorithm_and_keeps_rotated_keys() {
     keyway::oidc::keys::rotate(app.state.repos.keys.as_ref(), &sealing, now)
         .await
         .unwrap();
-    app.state.keys.reload(now).await.unwrap();
+    app.state.keys().reload(now).await.unwrap();
     let jwks: Value = app
         .http
         .get(app.url("/jwks"))
@@ -77,7 +77,7 @@ async fn jwks_publishes_one_key_per_algorithm_and_keeps_rotated_keys() {
     // Once every ID token signed by the old keys has expired, they leave the JWKS.
     app.clock
         .advance(app.state.config.lifetimes.id_token as i64 + 1);
-    app.state.keys.reload(app.clock_now()).await.unwrap();
+    app.state.keys().reload(app.clock_now()).await.unwrap();
     let jwks: Value = app
         .http
         .get(app.url("/jwks"))

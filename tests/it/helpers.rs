@@ -89,7 +89,7 @@ impl TestApp {
             )
             .await
             .unwrap();
-        let phc = self.state.passwords.hash(PASSWORD).await.unwrap();
+        let phc = self.state.auth.hasher.hash(PASSWORD).await.unwrap();
         self.state
             .repos
             .passwords

@@ -62,11 +62,11 @@ async fn without_a_hint_the_user_confirms_first() {
         .await
         .unwrap();
     assert!(home.contains("signed in as"));
+    assert!(page.contains(r#"action="/logout/confirm""#), "{page}");
     let res = browser
-        .post(app.url("/logout"))
+        .post(app.url("/logout/confirm"))
         .form(&[
             ("csrf", hidden(&page, "csrf")),
-            ("confirm", "yes".into()),
             ("client_id", client.id.clone()),
             ("post_logout_redirect_uri", "http://127.0.0.1:9/bye".into()),
             ("state", "s1".into()),
@@ -83,7 +83,7 @@ async fn without_a_hint_the_user_confirms_first() {
         .text()
         .await
         .unwrap();
-    assert!(home.contains("not signed in"));
+    assert!(!home.contains("signed in as"), "{home}");
     let audit = app.state.repos.audit.recent(20).await.unwrap();
     assert!(audit.iter().any(|e| e.event == "logout"));
 }

@@ -9,6 +9,7 @@ mod rp;
 mod authorize;
 mod cli;
 mod config;
+mod csrf;
 mod discovery;
 mod logout;
 mod signin;

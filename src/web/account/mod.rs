@@ -1,12 +1,12 @@
 //! The account landing page: who is signed in, and a way to sign out.
 
 use crate::auth::session;
-use crate::error::AppResult;
 use crate::state::AppState;
+use crate::web::error::AppResult;
+use crate::web::extract::MaybeUser;
 use crate::web::{pages, urls};
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -23,8 +23,7 @@ struct HomePage {
     csrf: String,
 }
 
-async fn home(State(state): State<AppState>, session: Session) -> AppResult<Response> {
-    let current = session::current(&session, &state).await?;
+async fn home(session: Session, MaybeUser(current): MaybeUser) -> AppResult<Response> {
     let csrf = match current {
         Some(_) => session::csrf_token(&session).await?,
         None => String::new(),

@@ -1,37 +1,39 @@
 //! The authorization endpoint (GET and POST), the resume step after sign-in, and the consent form.
 
-use crate::auth::session::{self, SignedIn};
-use crate::domain::{AuditEvent, Client, User};
-use crate::error::{AppError, AppResult};
-use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ReplyTo, ResponseMode};
-use crate::oidc::tokens::{self, RequestMeta};
+use crate::auth::session;
+use crate::domain::{AuditEvent, Client, RequestMeta};
+use crate::oidc::authorize::{
+    self, AuthRequest, AuthorizeError, ReplyTo, ResponseMode, SessionLogin, Step,
+};
+use crate::oidc::codes;
+use crate::oidc::error::sanitize_description;
 use crate::state::AppState;
-use crate::web::{pages, urls};
+use crate::web::error::{AppError, AppResult};
+use crate::web::extract::CsrfForm;
+use crate::web::{pages, see_other, urls};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use tower_sessions::Session;
 
 pub async fn authorize_get(
     State(state): State<AppState>,
     session: Session,
-    meta: RequestMeta,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
     let pairs = parse_pairs(query.as_deref().unwrap_or("").as_bytes());
-    start(&state, &session, &meta, pairs).await
+    start(&state, &session, pairs).await
 }
 
 pub async fn authorize_post(
     State(state): State<AppState>,
     session: Session,
-    meta: RequestMeta,
     body: Bytes,
 ) -> AppResult<Response> {
-    start(&state, &session, &meta, parse_pairs(&body)).await
+    start(&state, &session, parse_pairs(&body)).await
 }
 
 fn parse_pairs(raw: &[u8]) -> Vec<(String, String)> {
@@ -43,7 +45,6 @@ fn parse_pairs(raw: &[u8]) -> Vec<(String, String)> {
 async fn start(
     state: &AppState,
     session: &Session,
-    meta: &RequestMeta,
     pairs: Vec<(String, String)>,
 ) -> AppResult<Response> {
     let (params, dups) = authorize::collect(pairs);
@@ -61,7 +62,7 @@ async fn start(
     let Some(client) = client else {
         return Err(AppError::bad_request("Cannot continue", "Unknown client."));
     };
-    let keys = state.keys.snapshot();
+    let keys = state.keys().snapshot();
     match authorize::validate(
         &params,
         &dups,
@@ -71,7 +72,7 @@ async fn start(
         &state.config.issuer,
         state.now(),
     ) {
-        Ok(req) => decide(state, session, meta, &client, req, None).await,
+        Ok(req) => decide(state, session, &client, req, None).await,
         Err(e) => match to_app_error(state, e) {
             Ok(res) => Ok(res),
             Err(e) => Err(e),
@@ -102,10 +103,7 @@ fn reply_error(
         &state.config.issuer,
         vec![
             ("error", error.to_owned()),
-            (
-                "error_description",
-                crate::error::sanitize_description(description),
-            ),
+            ("error_description", sanitize_description(description)),
         ],
     );
     respond(reply, params)
@@ -148,121 +146,88 @@ fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
     res
 }
 
-/// Sign-in needed before this request can be answered?
-fn needs_login(req: &AuthRequest, current: Option<&(SignedIn, User)>, now: i64) -> bool {
-    let Some((auth, user)) = current else {
-        return true;
-    };
-    if req.hint_sub.as_ref().is_some_and(|s| s != &user.id) {
-        return true;
-    }
-    if req.login_done {
-        return false;
-    }
-    // max_age=0 means "sign in again now", like prompt=login (OIDC Core §3.1.2.1).
-    req.prompt_login
-        || req
-            .max_age
-            .is_some_and(|m| m == 0 || now - auth.auth_time > m)
-}
-
-async fn needs_consent(
-    state: &AppState,
-    client: &Client,
-    req: &AuthRequest,
-    user: &User,
-) -> AppResult<bool> {
-    if client.first_party {
-        return Ok(false);
-    }
-    if req.consent_done {
-        return Ok(false);
-    }
-    if req.prompt_consent {
-        return Ok(true);
-    }
-    let granted = state.repos.consents.get(&user.id, &client.id).await?;
-    let granted = crate::domain::parse_scope(granted.as_deref().unwrap_or(""));
-    Ok(!req.scopes.iter().all(|s| granted.contains(s)))
-}
-
-/// Decides what the request needs next: sign-in, consent, or a code. `parked` is the id under
+/// Moves the request on to its next step: sign-in, consent, or a code. `parked` is the id under
 /// which the request already waits in the session.
 async fn decide(
     state: &AppState,
     session: &Session,
-    meta: &RequestMeta,
     client: &Client,
     req: AuthRequest,
     parked: Option<String>,
 ) -> AppResult<Response> {
-    let now = state.now();
-    let current = session::current(session, state).await?;
-    if needs_login(&req, current.as_ref(), now) {
-        if req.prompt_none {
-            return Ok(reply_error(
-                state,
-                &req.reply(),
-                "login_required",
-                "the user must sign in",
-            ));
-        }
-        let id = match parked {
-            Some(id) => id,
-            None => session::park(session, &req).await?,
-        };
-        return Ok(crate::web::found(&format!("{}?req={id}", urls::SIGNIN)));
-    }
-    let Some((auth, user)) = current else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "signed-in state vanished"
-        )));
+    let current = session::current(session, &state.auth).await?;
+    let login = current.as_ref().map(|(s, _)| SessionLogin {
+        user_id: &s.user_id,
+        auth_time: s.auth_time,
+    });
+    let step = authorize::next_step(&state.oidc, client, &req, login, state.now()).await?;
+    let park = async |req: &AuthRequest| -> AppResult<String> {
+        Ok(match &parked {
+            Some(id) => id.clone(),
+            None => session::park(session, req).await?,
+        })
     };
-    if needs_consent(state, client, &req, &user).await? {
-        if req.prompt_none {
-            return Ok(reply_error(
-                state,
-                &req.reply(),
-                "consent_required",
-                "the user must approve this application",
-            ));
+    match (step, current) {
+        (Step::Refuse(error, description), _) => {
+            Ok(reply_error(state, &req.reply(), error, description))
         }
-        let id = match parked {
-            Some(id) => id,
-            None => session::park(session, &req).await?,
-        };
-        let csrf = session::csrf_token(session).await?;
-        return Ok(pages::render(
-            StatusCode::OK,
-            &ConsentPage {
-                client_name: &client.name,
-                username: &user.username,
-                scopes: req.scopes.iter().map(|s| describe_scope(s)).collect(),
-                csrf: &csrf,
-                req: &id,
-            },
-        ));
+        (Step::SignIn, _) | (_, None) => {
+            let id = park(&req).await?;
+            Ok(crate::web::found(&format!("{}?req={id}", urls::SIGNIN)))
+        }
+        (Step::Consent, Some((_, user))) => {
+            let id = park(&req).await?;
+            let csrf = session::csrf_token(session).await?;
+            Ok(pages::render(
+                StatusCode::OK,
+                &ConsentPage {
+                    client_name: &client.name,
+                    username: &user.username,
+                    scopes: req
+                        .scopes
+                        .iter()
+                        .filter_map(|s| describe_scope(s))
+                        .collect(),
+                    csrf: &csrf,
+                    req: &id,
+                },
+            ))
+        }
+        (Step::Issue, Some((signed_in, _))) => {
+            if let Some(id) = &parked {
+                session::unpark(session, id).await?;
+            }
+            let code = codes::create(
+                &state.oidc,
+                &req,
+                codes::Login {
+                    user_id: &signed_in.user_id,
+                    auth_time: signed_in.auth_time,
+                    amr: &signed_in.amr,
+                    sid: &signed_in.sid,
+                },
+            )?;
+            let params = authorize::response_params(
+                &req.reply(),
+                &state.config.issuer,
+                vec![("code", code)],
+            );
+            Ok(respond(&req.reply(), params))
+        }
     }
-    if let Some(id) = parked {
-        session::unpark(session, &id).await?;
-    }
-    let code =
-        tokens::create_code(state, &req, &user.id, auth.auth_time, &auth.amr, &auth.sid).await?;
-    let _ = meta;
-    let params =
-        authorize::response_params(&req.reply(), &state.config.issuer, vec![("code", code)]);
-    Ok(respond(&req.reply(), params))
 }
 
-fn describe_scope(s: &str) -> &'static str {
-    match s {
-        "openid" => "Know who you are (your account identifier)",
+/// What a scope lets the application do, in plain words; `openid` (every sign-in asks for it)
+/// is left out.
+fn describe_scope(s: &str) -> Option<&'static str> {
+    Some(match s {
+        "openid" => return None,
         "profile" => "See your name and username",
         "email" => "See your email address",
         "groups" => "See the groups you belong to",
-        "offline_access" => "Stay signed in when you are away (refresh tokens)",
-        _ => "Other access",
-    }
+        "offline_access" => "Stay signed in when you are away",
+        _ => "Other access to your account",
+    })
 }
 
 #[derive(Template)]
@@ -312,36 +277,33 @@ async fn load_parked(
 pub async fn resume(
     State(state): State<AppState>,
     session: Session,
-    meta: RequestMeta,
     Query(q): Query<ResumeQuery>,
 ) -> AppResult<Response> {
     let (req, client) = load_parked(&state, &session, &q.req).await?;
-    decide(&state, &session, &meta, &client, req, Some(q.req)).await
+    decide(&state, &session, &client, req, Some(q.req)).await
 }
 
 #[derive(Deserialize)]
 pub struct ConsentForm {
-    csrf: Option<String>,
     req: String,
     decision: String,
 }
 
 pub async fn consent(
     State(state): State<AppState>,
-    session: Session,
     meta: RequestMeta,
-    axum::Form(form): axum::Form<ConsentForm>,
+    CsrfForm { form, session }: CsrfForm<ConsentForm>,
 ) -> AppResult<Response> {
-    session::check_csrf(&session, form.csrf.as_deref()).await?;
     let (mut req, client) = load_parked(&state, &session, &form.req).await?;
-    let Some((_, user)) = session::current(&session, &state).await? else {
-        return Ok(Redirect::to(&format!("{}?req={}", urls::SIGNIN, form.req)).into_response());
+    let Some((_, user)) = session::current(&session, &state.auth).await? else {
+        return Ok(see_other(&format!("{}?req={}", urls::SIGNIN, form.req)));
     };
-    let now = state.now();
     let allow = form.decision == "allow";
     state
-        .audit(AuditEvent {
-            at: now,
+        .oidc
+        .audit
+        .record(AuditEvent {
+            at: state.now(),
             event: "consent".into(),
             user_id: Some(user.id.clone()),
             client_id: Some(client.id.clone()),
@@ -360,21 +322,7 @@ pub async fn consent(
             "the user denied access",
         ));
     }
-    let previous = state.repos.consents.get(&user.id, &client.id).await?;
-    let mut scopes = crate::domain::parse_scope(previous.as_deref().unwrap_or(""));
-    scopes.extend(req.scopes.iter().cloned());
-    scopes.sort();
-    scopes.dedup();
-    state
-        .repos
-        .consents
-        .put(
-            &user.id,
-            &client.id,
-            &crate::domain::join_scope(&scopes),
-            now,
-        )
-        .await?;
+    authorize::record_consent(&state.oidc, &user.id, &client.id, &req.scopes).await?;
     req.consent_done = true;
-    decide(&state, &session, &meta, &client, req, Some(form.req)).await
+    decide(&state, &session, &client, req, Some(form.req)).await
 }

@@ -38,6 +38,7 @@ pub fn browser_router() -> Router<AppState> {
             urls::END_SESSION,
             get(logout::logout_get).post(logout::logout_post),
         )
+        .route(urls::SIGN_OUT, post(logout::confirmed))
         .route(urls::SIGNOUT_DONE, get(logout::signed_out))
 }
 
@@ -63,7 +64,7 @@ async fn discovery(State(state): State<AppState>) -> Response {
 
 async fn jwks(State(state): State<AppState>) -> Response {
     // Short cache: after a rotation clients should see the new key soon.
-    json_static(state.keys.snapshot().jwks_json(), "public, max-age=300")
+    json_static(state.keys().snapshot().jwks_json(), "public, max-age=300")
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -1,16 +1,18 @@
 //! Token endpoint, UserInfo, revocation and introspection handlers: HTTP parsing only; the
-//! protocol work is in `crate::oidc::tokens`.
+//! protocol work is in `crate::oidc` (client_auth, grants, revocation, introspection).
 
-use crate::error::{AppError, AppResult};
-use crate::oidc::tokens::{ClientCredentials, RequestMeta, TokenRequest};
-use crate::oidc::{id_token, tokens};
-use crate::state::AppState;
+use crate::domain::RequestMeta;
+use crate::oidc::client_auth::{self, ClientCredentials};
+use crate::oidc::grants::{self, TokenRequest};
+use crate::oidc::{ProtocolError, Provider, introspection, revocation};
+use crate::web::error::{AppError, AppResult};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Parses an application/x-www-form-urlencoded body, refusing repeated parameters (RFC 6749 §3.2).
 fn form(headers: &HeaderMap, body: &[u8]) -> AppResult<HashMap<String, String>> {
@@ -86,14 +88,14 @@ fn no_store(mut res: Response) -> Response {
 }
 
 pub async fn token(
-    State(state): State<AppState>,
+    State(p): State<Arc<Provider>>,
     meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
-    let client = tokens::authenticate_client(&state, &creds, true).await?;
+    let client = client_auth::authenticate(&p, &creds, true).await?;
     let req = TokenRequest {
         grant_type: form.remove("grant_type"),
         code: form.remove("code"),
@@ -102,55 +104,47 @@ pub async fn token(
         refresh_token: form.remove("refresh_token"),
         scope: form.remove("scope"),
     };
-    let response = tokens::token(&state, &client, req, &meta).await?;
+    let response = grants::token(&p, &client, req, &meta).await?;
     Ok(no_store(axum::Json(response).into_response()))
 }
 
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(p): State<Arc<Provider>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
-    let client = tokens::authenticate_client(&state, &creds, false).await?;
+    let client = client_auth::authenticate(&p, &creds, false).await?;
     let token = form
         .get("token")
         .ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
-    tokens::revoke(&state, &client, token).await?;
+    revocation::revoke(&p, &client, token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
 pub async fn introspect(
-    State(state): State<AppState>,
+    State(p): State<Arc<Provider>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
-    let client = tokens::authenticate_client(&state, &creds, false).await?;
+    let client = client_auth::authenticate(&p, &creds, false).await?;
     let token = form
         .get("token")
         .ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
-    let answer = tokens::introspect(&state, &client, token).await?;
+    let answer = introspection::introspect(&p, &client, token).await?;
     Ok(no_store(axum::Json(answer).into_response()))
 }
 
-fn bearer_error(
-    status: StatusCode,
-    error: Option<&'static str>,
-    description: &'static str,
-) -> AppError {
-    AppError::Bearer {
-        status,
-        error,
-        description,
-    }
+fn bearer_error(status: u16, error: Option<&'static str>, description: &'static str) -> AppError {
+    ProtocolError::bearer(status, error, description).into()
 }
 
 /// UserInfo (OIDC Core §5.3): the token in the Authorization header or, for POST, the form body.
 pub async fn userinfo(
-    State(state): State<AppState>,
+    State(p): State<Arc<Provider>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
@@ -166,7 +160,7 @@ pub async fn userinfo(
                 }
                 _ => {
                     return Err(bearer_error(
-                        StatusCode::BAD_REQUEST,
+                        400,
                         Some("invalid_request"),
                         "malformed Authorization header",
                     ));
@@ -184,34 +178,14 @@ pub async fn userinfo(
     let token = match (from_header, from_body) {
         (Some(_), Some(_)) => {
             return Err(bearer_error(
-                StatusCode::BAD_REQUEST,
+                400,
                 Some("invalid_request"),
                 "send the token only once",
             ));
         }
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return Err(bearer_error(StatusCode::UNAUTHORIZED, None, "")),
+        (None, None) => return Err(bearer_error(401, None, "")),
     };
-    let Some(ctx) = tokens::bearer(&state, &token).await? else {
-        return Err(bearer_error(
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-            "the access token is invalid, expired or revoked",
-        ));
-    };
-    let scopes = crate::domain::parse_scope(&ctx.token.scope);
-    let (Some(user), true) = (ctx.user, scopes.iter().any(|s| s == "openid")) else {
-        return Err(bearer_error(
-            StatusCode::FORBIDDEN,
-            Some("insufficient_scope"),
-            "the access token was not issued with the openid scope",
-        ));
-    };
-    let groups = if scopes.iter().any(|s| s == "groups") {
-        state.repos.groups.names_for_user(&user.id).await?
-    } else {
-        Vec::new()
-    };
-    let claims = id_token::scope_claims(&user, &scopes, &groups);
+    let claims = introspection::userinfo(&p, &token).await?;
     Ok(no_store(axum::Json(claims).into_response()))
 }

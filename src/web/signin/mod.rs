@@ -1,17 +1,17 @@
 //! The sign-in page: username and password in a plain HTML form. Unknown user, wrong password and
-//! disabled account all get the same page, after the same amount of work.
+//! disabled account all get the same page, after the same amount of work (see `auth::password`).
 
-use crate::auth::session;
-use crate::domain::{AuditEvent, AuthMethod};
-use crate::error::AppResult;
-use crate::oidc::tokens::RequestMeta;
+use crate::auth::{CredentialError, session};
+use crate::domain::RequestMeta;
 use crate::state::AppState;
-use crate::web::{pages, urls};
+use crate::web::error::AppResult;
+use crate::web::extract::CsrfForm;
+use crate::web::{pages, see_other, urls};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -38,7 +38,8 @@ pub struct SigninQuery {
 /// The same words whatever was wrong, so the page does not reveal which accounts exist.
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
-async fn client_name(
+/// The application asking (for the page's heading) and its login_hint, if a request waits.
+async fn waiting_request(
     state: &AppState,
     session: &Session,
     req: &str,
@@ -60,7 +61,7 @@ async fn show(
 ) -> AppResult<Response> {
     let req = q.req.unwrap_or_default();
     let csrf = session::csrf_token(&session).await?;
-    let (client_name, hint) = client_name(&state, &session, &req).await?;
+    let (client_name, hint) = waiting_request(&state, &session, &req).await?;
     Ok(pages::render(
         StatusCode::OK,
         &SigninPage {
@@ -75,7 +76,6 @@ async fn show(
 
 #[derive(Deserialize)]
 pub struct SigninForm {
-    csrf: Option<String>,
     #[serde(default)]
     req: String,
     #[serde(default)]
@@ -86,78 +86,38 @@ pub struct SigninForm {
 
 async fn submit(
     State(state): State<AppState>,
-    session: Session,
     meta: RequestMeta,
-    axum::Form(form): axum::Form<SigninForm>,
+    CsrfForm { form, session }: CsrfForm<SigninForm>,
 ) -> AppResult<Response> {
-    session::check_csrf(&session, form.csrf.as_deref()).await?;
-    let now = state.now();
-    let username = form.username.trim();
-    let user = if username.is_empty() || username.len() > 256 {
-        None
-    } else {
-        state.repos.users.by_username(username).await?
+    let who = match state
+        .auth
+        .password(&form.username, &form.password, &meta)
+        .await
+    {
+        Ok(who) => who,
+        Err(CredentialError::Refused) => {
+            let csrf = session::csrf_token(&session).await?;
+            let (client_name, _) = waiting_request(&state, &session, &form.req).await?;
+            return Ok(pages::render(
+                StatusCode::UNAUTHORIZED,
+                &SigninPage {
+                    csrf: &csrf,
+                    req: &form.req,
+                    username: &form.username,
+                    client_name,
+                    error: Some(BAD_CREDENTIALS),
+                },
+            ));
+        }
+        Err(e) => return Err(e.into()),
     };
-    let phc = match &user {
-        Some(u) => state.repos.passwords.get(&u.id).await?,
-        None => None,
-    };
-    let password_ok = state.passwords.verify(phc, &form.password).await?;
-    let accepted = match &user {
-        Some(u) if password_ok && !u.disabled => Some(u.clone()),
-        _ => None,
-    };
-    let Some(user) = accepted else {
-        state
-            .audit(AuditEvent {
-                at: now,
-                event: "signin".into(),
-                user_id: user.as_ref().map(|u| u.id.clone()),
-                client_id: None,
-                ip: meta.ip.clone(),
-                user_agent: meta.user_agent.clone(),
-                outcome: "failure".into(),
-                detail: Some(
-                    match (&user, password_ok) {
-                        (None, _) => "unknown user",
-                        (Some(u), true) if u.disabled => "account disabled",
-                        _ => "wrong password",
-                    }
-                    .into(),
-                ),
-            })
-            .await;
-        let csrf = session::csrf_token(&session).await?;
-        let (client_name, _) = client_name(&state, &session, &form.req).await?;
-        return Ok(pages::render(
-            StatusCode::UNAUTHORIZED,
-            &SigninPage {
-                csrf: &csrf,
-                req: &form.req,
-                username: &form.username,
-                client_name,
-                error: Some(BAD_CREDENTIALS),
-            },
-        ));
-    };
-    session::sign_in(&session, &user, AuthMethod::Pwd.amr(), now).await?;
-    state
-        .audit(AuditEvent {
-            at: now,
-            event: "signin".into(),
-            user_id: Some(user.id.clone()),
-            client_id: None,
-            ip: meta.ip,
-            user_agent: meta.user_agent,
-            outcome: "success".into(),
-            detail: Some("password".into()),
-        })
-        .await;
-    if !form.req.is_empty() && session::parked(&session, &form.req).await?.is_some() {
-        session::mark_login_done(&session, &form.req).await?;
-        return Ok(
-            Redirect::to(&format!("{}?req={}", urls::AUTHORIZE_RESUME, form.req)).into_response(),
-        );
+    session::start(&session, &state.auth, &who, &meta).await?;
+    if !form.req.is_empty() && session::mark_login_done(&session, &form.req).await? {
+        return Ok(see_other(&format!(
+            "{}?req={}",
+            urls::AUTHORIZE_RESUME,
+            form.req
+        )));
     }
-    Ok(Redirect::to(urls::HOME).into_response())
+    Ok(see_other(urls::HOME))
 }

@@ -1,6 +1,10 @@
-//! One error type for every handler, with one `match` from error to response: OAuth JSON errors on
-//! protocol endpoints (RFC 6749 §5.2, RFC 6750 §3), a rendered page in the browser.
+//! The web layer's one error type, with one `match` from error to response: OAuth JSON errors on
+//! protocol endpoints (RFC 6749 §5.2, RFC 6750 §3), a rendered page in the browser. Each lower
+//! layer's error (protocol, credential, store) converts into it here and nowhere else.
 
+use crate::auth::CredentialError;
+use crate::oidc::error::sanitize_description;
+use crate::oidc::{OAuthError, ProtocolError};
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,9 +38,79 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// Store answers that reach a handler unhandled: a conflict or a missing row is the user's to
+/// read about, never a 500.
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::Internal(anyhow::Error::new(e))
+        match e {
+            StoreError::Conflict(what) => AppError::page(
+                StatusCode::CONFLICT,
+                "Already exists",
+                format!("{what} already exists."),
+            ),
+            StoreError::NotFound(_) => AppError::not_found(),
+            StoreError::Backend(e) => AppError::Internal(e.context("database")),
+        }
+    }
+}
+
+impl From<ProtocolError> for AppError {
+    fn from(e: ProtocolError) -> Self {
+        match e {
+            ProtocolError::OAuth(OAuthError {
+                status: code,
+                error,
+                description,
+                basic_challenge,
+            }) => AppError::OAuth {
+                status: status(code),
+                error,
+                description,
+                basic_challenge,
+            },
+            ProtocolError::Bearer {
+                status: code,
+                error,
+                description,
+            } => AppError::Bearer {
+                status: status(code),
+                error,
+                description,
+            },
+            ProtocolError::Store(e) => e.into(),
+            ProtocolError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+impl From<CredentialError> for AppError {
+    fn from(e: CredentialError) -> Self {
+        match e {
+            // Handlers answer a refused credential with their own page; one that gets here
+            // still says nothing about which part was wrong.
+            CredentialError::Refused => AppError::page(
+                StatusCode::UNAUTHORIZED,
+                "Sign-in refused",
+                "The sign-in was not accepted. Go back and try again.",
+            ),
+            CredentialError::Store(e) => e.into(),
+            CredentialError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+impl AppError {
+    /// A protocol refusal met in the browser before the client can be told: its description on
+    /// a page titled `title`; any other failure as usual.
+    pub fn page_from(title: &'static str, e: ProtocolError) -> Self {
+        match e {
+            ProtocolError::OAuth(o) => AppError::bad_request(title, o.description),
+            other => other.into(),
+        }
     }
 }
 
@@ -75,19 +149,6 @@ impl AppError {
             basic_challenge: basic,
         }
     }
-}
-
-/// `error_description` must be printable ASCII without `"` or `\` (RFC 6749 §5.2).
-pub fn sanitize_description(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect()
 }
 
 impl IntoResponse for AppError {

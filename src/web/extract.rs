@@ -1,0 +1,131 @@
+//! Extractors that make the browser rules impossible to forget: a handler that takes
+//! `CsrfForm<T>` never runs on a forged POST, one that takes `CurrentUser` never runs for a
+//! signed-out visitor. `RequestMeta` carries who sent the request, for audit.
+
+use crate::auth::session::{self, SignedIn};
+use crate::domain::{RequestMeta, User};
+use crate::state::AppState;
+use crate::web::error::AppError;
+use crate::web::urls;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use tower_sessions::Session;
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        Ok(RequestMeta { ip, user_agent })
+    }
+}
+
+async fn session_of(parts: &mut Parts, state: &AppState) -> Result<Session, AppError> {
+    Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, msg)| AppError::Internal(anyhow::anyhow!("session layer: {msg}")))
+}
+
+/// The signed-in user, or nobody.
+pub struct MaybeUser(pub Option<(SignedIn, User)>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = session_of(parts, state).await?;
+        Ok(MaybeUser(session::current(&session, &state.auth).await?))
+    }
+}
+
+/// A signed-in user; anyone else is sent to the sign-in page.
+pub struct CurrentUser {
+    pub signed_in: SignedIn,
+    pub user: User,
+}
+
+/// Why a `CurrentUser` handler did not run.
+pub enum NotSignedIn {
+    Redirect,
+    Error(AppError),
+}
+
+impl IntoResponse for NotSignedIn {
+    fn into_response(self) -> Response {
+        match self {
+            NotSignedIn::Redirect => crate::web::see_other(urls::SIGNIN),
+            NotSignedIn::Error(e) => e.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = NotSignedIn;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, NotSignedIn> {
+        match MaybeUser::from_request_parts(parts, state).await {
+            Ok(MaybeUser(Some((signed_in, user)))) => Ok(CurrentUser { signed_in, user }),
+            Ok(MaybeUser(None)) => Err(NotSignedIn::Redirect),
+            Err(e) => Err(NotSignedIn::Error(e)),
+        }
+    }
+}
+
+/// The page every refused CSRF check gets.
+pub fn csrf_refused() -> AppError {
+    AppError::page(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form is no longer valid (its security token is missing or out of date). Go back, reload the page and try again.",
+    )
+}
+
+/// An `application/x-www-form-urlencoded` POST body whose `csrf` field matched the session's
+/// token before the handler runs; `T` is the rest of the form. Also hands over the session.
+pub struct CsrfForm<T> {
+    pub form: T,
+    pub session: Session,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        let (mut parts, body) = req.into_parts();
+        let session = session_of(&mut parts, state).await?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| {
+                AppError::bad_request(
+                    "Cannot read the form",
+                    "The form could not be read. Go back and try again.",
+                )
+            })?;
+        let submitted = url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
+        if !session::csrf_matches(&session, submitted.as_deref()).await? {
+            return Err(csrf_refused());
+        }
+        let form = serde_urlencoded::from_bytes(&body).map_err(|_| {
+            AppError::bad_request(
+                "Cannot read the form",
+                "Some fields of the form are missing or malformed. Go back, reload the page and try again.",
+            )
+        })?;
+        Ok(CsrfForm { form, session })
+    }
+}

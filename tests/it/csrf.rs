@@ -1,0 +1,77 @@
+//! Every state-changing browser POST refuses a missing or wrong CSRF token before it does
+//! anything: a sweep over every path the router serves.
+
+use crate::helpers::{PASSWORD, TestApp, hidden, http_client};
+use keyway::web::urls;
+
+#[tokio::test]
+async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let browser = http_client();
+    // A signed-in browser with a live session and a real token, so that only the token differs.
+    let page = browser
+        .get(app.url(urls::SIGNIN))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = browser
+        .post(app.url(urls::SIGNIN))
+        .form(&[
+            ("csrf", hidden(&page, "csrf")),
+            ("username", "alice".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let mut swept = Vec::new();
+    for path in urls::ALL {
+        if urls::PROTOCOL_POSTS.contains(path) {
+            continue;
+        }
+        let probe = browser.post(app.url(path)).send().await.unwrap();
+        if probe.status() == 405 || probe.status() == 404 {
+            continue;
+        }
+        swept.push(*path);
+        for csrf in [None, Some("wrong-token")] {
+            let mut form = vec![
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("req", "x"),
+                ("decision", "allow"),
+            ];
+            if let Some(c) = csrf {
+                form.push(("csrf", c));
+            }
+            let res = browser
+                .post(app.url(path))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 403, "POST {path} with csrf {csrf:?}");
+            let body = res.text().await.unwrap();
+            assert!(body.contains("Form expired"), "POST {path}: {body}");
+        }
+    }
+    // The sweep found the browser forms that exist today.
+    for form in [urls::SIGNIN, urls::CONSENT, urls::SIGN_OUT] {
+        assert!(swept.contains(&form), "{form} not swept: {swept:?}");
+    }
+    // Still signed in: no refused POST signed the browser out.
+    let home = browser
+        .get(app.url(urls::HOME))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("signed in as"), "{home}");
+}
