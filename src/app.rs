@@ -95,7 +95,7 @@ impl Application {
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
-    let repos = crate::store::open(&config.database_url)
+    let repos = crate::store::open(&config.database_url, clock.clone())
         .await
         .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;

@@ -349,7 +349,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Repos> {
-    crate::store::open(&config.database_url)
+    crate::store::open(&config.database_url, Arc::new(SystemClock))
         .await
         .with_context(|| format!("database_url: cannot open {}", config.database_url))
 }

@@ -74,7 +74,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(data) = self
+        let Some((data, _)) = self
             .repo
             .load(&id.to_string(), self.clock.now())
             .await

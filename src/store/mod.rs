@@ -4,7 +4,7 @@
 pub mod cache;
 pub mod sqlite;
 
-use crate::clock::UnixTime;
+use crate::clock::{Clock, UnixTime};
 use crate::domain::{AuditEvent, Client, Grant, NewClient, NewUser, StoredToken, User};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -157,7 +157,8 @@ pub trait SessionRepo: Send + Sync {
     /// Inserts a new session; false if the id is taken.
     async fn create(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<bool>;
     async fn save(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<()>;
-    async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<Vec<u8>>>;
+    /// The session's data and expiry; an expired session is `None`.
+    async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<(Vec<u8>, UnixTime)>>;
     async fn delete(&self, id: &str) -> StoreResult<()>;
 }
 
@@ -216,19 +217,28 @@ pub struct Repos {
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
 
-/// Opens the database named by `database_url`, creating and migrating it.
-pub async fn open(database_url: &str) -> anyhow::Result<Repos> {
+/// Opens the database named by `database_url`, creating and migrating it, with the cache layer
+/// over the repositories read on every request.
+pub async fn open(database_url: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Repos> {
     if database_url.starts_with("sqlite:") {
         let store = Arc::new(sqlite::SqliteStore::open(database_url).await?);
+        let cached = Arc::new(cache::Cached::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            Arc::new(store.change_feed()),
+            clock,
+        ));
         Ok(Repos {
-            users: store.clone(),
+            users: cached.clone(),
             passwords: store.clone(),
             groups: store.clone(),
-            clients: store.clone(),
-            tokens: store.clone(),
+            clients: cached.clone(),
+            tokens: cached.clone(),
             consents: store.clone(),
             keys: store.clone(),
-            sessions: store.clone(),
+            sessions: cached,
             audit: store.clone(),
             setup: store.clone(),
             maintenance: store,

@@ -1,10 +1,10 @@
 //! Cross-cutting layers: a request id with one log line per request, and security headers.
 
+use crate::clock::Stopwatch;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::time::Instant;
 
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
@@ -47,7 +47,7 @@ fn next_request_id() -> String {
 /// headers, and one log line: method, path (never the query, which can carry codes and tokens),
 /// status, latency.
 pub async fn request_context(https: bool, req: Request, next: Next) -> Response {
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let id = next_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

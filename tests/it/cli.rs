@@ -3,12 +3,13 @@
 //! temporary directory with its own database.
 
 // Helpers outside #[test] functions are test code too: a failed step should stop the test loudly.
+use keyway::clock::Stopwatch;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// A scratch directory with its own database, in which `keyway` commands run.
@@ -450,8 +451,8 @@ impl Server {
 
     /// Polls GET /healthz until it answers 200 (bounded).
     fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
+        let waited = Stopwatch::start();
+        while waited.elapsed() < Duration::from_secs(20) {
             if let Some(status) = self.try_exit() {
                 panic!("keyway serve exited early: {status}");
             }
@@ -476,13 +477,13 @@ impl Server {
             .unwrap()
             .success();
         assert!(ok, "kill -TERM failed");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let waited = Stopwatch::start();
         loop {
             if let Some(status) = self.try_exit() {
                 return status;
             }
             assert!(
-                Instant::now() < deadline,
+                waited.elapsed() < Duration::from_secs(10),
                 "keyway serve did not exit within 10 s of SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -9,6 +9,7 @@ mod rp;
 mod authorize;
 mod cli;
 mod config;
+mod cross_process;
 mod csrf;
 mod discovery;
 mod logout;

@@ -110,13 +110,43 @@ async fn live_refresh_tokens_per_user_and_client_are_capped() {
 
 #[tokio::test]
 async fn expired_rows_are_purged() {
+    use keyway::crypto::token_hash;
+    use keyway::store::TokenRepo;
     let app = TestApp::spawn().await;
     app.user("alice").await;
     let client = app.client().await;
     let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
-    app.exchange(&client, &code, &verifier).await;
-    app.token(&client, &[("grant_type", "client_credentials")])
-        .await;
+    let user_tokens: Value = app
+        .exchange(&client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let service: Value = app
+        .token(&client, &[("grant_type", "client_credentials")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<String> = [
+        &user_tokens["access_token"],
+        &user_tokens["refresh_token"],
+        &service["access_token"],
+    ]
+    .iter()
+    .map(|t| token_hash(t.as_str().unwrap()))
+    .collect();
+    // Read the database itself, not the server's cache.
+    let raw = keyway::store::sqlite::SqliteStore::open(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let grant_id = raw
+        .token(&hashes[1])
+        .await
+        .unwrap()
+        .unwrap()
+        .grant_id
+        .unwrap();
     let maintenance = &app.state.repos.maintenance;
     assert_eq!(
         maintenance.purge_expired(app.clock_now()).await.unwrap(),
@@ -125,9 +155,14 @@ async fn expired_rows_are_purged() {
     );
     app.clock.advance(100 * 86400);
     let purged = maintenance.purge_expired(app.clock_now()).await.unwrap();
-    // Two access tokens, the grant and the session.
+    // Three tokens, the grant and the browser session.
+    assert_eq!(purged, 5);
+    for h in &hashes {
+        assert!(raw.token(h).await.unwrap().is_none(), "token purged");
+    }
     assert!(
-        purged >= 4,
-        "tokens, grant and session purged, got {purged}"
+        raw.grant(&grant_id).await.unwrap().is_none(),
+        "grant purged"
     );
+    keyway::store::MaintenanceRepo::close(&raw).await;
 }

@@ -5,7 +5,6 @@
 //! between them); reads use a separate pool of several connections, which WAL mode lets run
 //! alongside the writer. `busy_timeout` covers other processes (the CLI) touching the same file.
 
-use super::cache::TtlCache;
 use super::{
     AuditRepo, ClientRepo, ConsentRepo, GroupRepo, Issued, KeyRepo, MaintenanceRepo, PasswordRepo,
     RefreshRotation, SessionRepo, SetupRepo, StoreError, StoreResult, StoredKey, TokenRepo,
@@ -25,17 +24,11 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::str::FromStr as _;
-use std::sync::Arc;
 use std::time::Duration;
 
+pub mod changes;
 #[cfg(test)]
 mod tests;
-
-/// How stale a cached client or user may be when another process (the CLI) changed it.
-const CACHE_TTL: Duration = Duration::from_secs(5);
-/// Sessions and tokens: only this process writes them, so entries are exact while they live;
-/// the limit only bounds how long an idle entry holds memory.
-const OWN_ROWS_TTL: Duration = Duration::from_secs(60);
 
 /// Readers beyond this rarely help on the small machines Keyway targets; each holds its own
 /// page cache.
@@ -48,18 +41,18 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Group commit over `writer` for the hot writes (see `writer.rs`).
     batch: writer::Writer,
-    /// Clients and users are read on nearly every protocol request.
-    client_cache: Arc<TtlCache<Client>>,
-    user_cache: Arc<TtlCache<User>>,
-    /// Sessions and tokens are written only by this process, so their entries are exact: every
-    /// write here updates or drops them.
-    session_cache: Arc<TtlCache<(Vec<u8>, UnixTime)>>,
-    token_cache: Arc<TtlCache<StoredToken>>,
     /// SELECTs only (the connections are `query_only`).
     reader: SqlitePool,
+    /// The database file.
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
+    /// The feed through which processes sharing this database see each other's changes.
+    pub fn change_feed(&self) -> changes::FileFeed {
+        changes::FileFeed::open(&self.path)
+    }
+
     /// Opens (creating if needed) and migrates the database at `database_url` (`sqlite:path`).
     pub async fn open(database_url: &str) -> anyhow::Result<Self> {
         let base = SqliteConnectOptions::from_str(database_url)
@@ -119,12 +112,7 @@ impl SqliteStore {
             .with_context(|| format!("cannot open the database {} for reading", path.display()))?;
 
         Ok(Self {
-            client_cache: Arc::new(TtlCache::new(CACHE_TTL, 1024)),
-            user_cache: Arc::new(TtlCache::new(CACHE_TTL, 4096)),
-            // Sized for the hot set (sessions in use, tokens just issued), not for every row:
-            // memory stays flat under load.
-            session_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL, 2048)),
-            token_cache: Arc::new(TtlCache::new(OWN_ROWS_TTL, 2048)),
+            path,
             batch,
             writer,
             reader,
@@ -392,22 +380,14 @@ impl UserRepo for SqliteStore {
     }
 
     async fn by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        if let Some(user) = self.user_cache.get(id) {
-            return Ok(Some(user));
-        }
-        let epoch = self.user_cache.epoch();
-        let user = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
+        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.reader)
             .await
             .or_backend()?
             .as_ref()
             .map(user_from_row)
-            .transpose()?;
-        if let Some(u) = &user {
-            self.user_cache.put_read(id, u.clone(), epoch);
-        }
-        Ok(user)
+            .transpose()
     }
 
     async fn by_username(&self, username: &str) -> StoreResult<Option<User>> {
@@ -441,7 +421,6 @@ impl UserRepo for SqliteStore {
     }
 
     async fn set_disabled(&self, id: &str, disabled: bool, now: UnixTime) -> StoreResult<()> {
-        self.user_cache.forget(id);
         let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(disabled)
             .bind(now)
@@ -449,7 +428,6 @@ impl UserRepo for SqliteStore {
             .execute(&self.writer)
             .await
             .or_backend()?;
-        self.user_cache.forget(id);
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user {id:?}")));
         }
@@ -600,11 +578,7 @@ impl ClientRepo for SqliteStore {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<Client>> {
-        if let Some(client) = self.client_cache.get(id) {
-            return Ok(Some(client));
-        }
-        let epoch = self.client_cache.epoch();
-        let client = sqlx::query(concat!(
+        sqlx::query(concat!(
             "SELECT ",
             client_cols!(),
             " FROM clients WHERE id = ?"
@@ -615,11 +589,7 @@ impl ClientRepo for SqliteStore {
         .or_backend()?
         .as_ref()
         .map(client_from_row)
-        .transpose()?;
-        if let Some(c) = &client {
-            self.client_cache.put_read(id, c.clone(), epoch);
-        }
-        Ok(client)
+        .transpose()
     }
 
     async fn list(&self) -> StoreResult<Vec<Client>> {
@@ -637,16 +607,12 @@ impl ClientRepo for SqliteStore {
     }
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
-        self.client_cache.forget(id);
-        self.token_cache.clear();
         // Codes, grants, tokens and consents go with it through ON DELETE CASCADE.
         let done = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id)
             .execute(&self.writer)
             .await
             .or_backend()?;
-        self.client_cache.forget(id);
-        self.token_cache.clear();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("client {id:?}")));
         }
@@ -714,23 +680,11 @@ impl TokenRepo for SqliteStore {
     }
 
     async fn save_issued(&self, issued: Issued) -> StoreResult<()> {
-        // Access tokens for users are looked up right away (UserInfo): keep them at hand.
-        let keep: Vec<StoredToken> = issued
-            .tokens
-            .iter()
-            .filter(|t| t.kind == TokenKind::Access && t.user_id.is_some())
-            .cloned()
-            .collect();
-        let epoch = self.token_cache.epoch();
         let mut rows = Vec::with_capacity(issued.tokens.len() + 2);
         rows.extend(issued.grant.map(Row::Grant));
         rows.extend(issued.tokens.into_iter().map(Row::Token));
         rows.extend(issued.audit.map(Row::Audit));
-        self.batch.insert(rows).await?;
-        for t in keep {
-            self.token_cache.put_read(&t.token_hash.clone(), t, epoch);
-        }
-        Ok(())
+        self.batch.insert(rows).await
     }
 
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>> {
@@ -750,10 +704,8 @@ impl TokenRepo for SqliteStore {
 
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
         // Revocation is rare; forgetting every cached token is simpler than tracking grants.
-        self.token_cache.clear();
         let id = id.to_owned();
-        let result = self
-            .batch
+        self.batch
             .run(move |conn| {
                 Box::pin(async move {
                     writer::begin_savepoint(conn).await?;
@@ -761,9 +713,7 @@ impl TokenRepo for SqliteStore {
                     writer::end_savepoint(conn, r).await
                 })
             })
-            .await;
-        self.token_cache.clear();
-        result
+            .await
     }
 
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()> {
@@ -773,11 +723,7 @@ impl TokenRepo for SqliteStore {
     }
 
     async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>> {
-        if let Some(t) = self.token_cache.get(token_hash) {
-            return Ok(Some(t));
-        }
-        let epoch = self.token_cache.epoch();
-        let token = sqlx::query(concat!(
+        sqlx::query(concat!(
             "SELECT ",
             token_cols!(),
             " FROM tokens WHERE token_hash = ?"
@@ -788,11 +734,7 @@ impl TokenRepo for SqliteStore {
         .or_backend()?
         .as_ref()
         .map(token_from_row)
-        .transpose()?;
-        if let Some(t) = &token {
-            self.token_cache.put_read(token_hash, t.clone(), epoch);
-        }
-        Ok(token)
+        .transpose()
     }
 
     async fn rotate_refresh(
@@ -801,11 +743,8 @@ impl TokenRepo for SqliteStore {
         client_id: &str,
         now: UnixTime,
     ) -> StoreResult<RefreshRotation> {
-        self.token_cache.forget(token_hash);
-        let token_hash_key = token_hash.to_owned();
         let (token_hash, client_id) = (token_hash.to_owned(), client_id.to_owned());
-        let result = self
-            .batch
+        self.batch
             .run(move |conn| {
                 Box::pin(async move {
                     // Same shape as code redemption: the conditional UPDATE decides. The client
@@ -857,17 +796,13 @@ impl TokenRepo for SqliteStore {
                     }
                 })
             })
-            .await;
-        self.token_cache.forget(&token_hash_key);
-        result
+            .await
     }
 
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
-        self.token_cache.forget(token_hash);
-        let token_hash_key = token_hash.to_owned();
         let token_hash = token_hash.to_owned();
         // Revoking an unknown or already revoked token succeeds (RFC 7009 §2.2).
-        let result = self.batch
+        self.batch
             .run(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
@@ -881,9 +816,7 @@ impl TokenRepo for SqliteStore {
                     Ok(())
                 })
             })
-            .await;
-        self.token_cache.forget(&token_hash_key);
-        result
+            .await
     }
 
     async fn cap_refresh_grants(
@@ -893,10 +826,8 @@ impl TokenRepo for SqliteStore {
         cap: u32,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.token_cache.clear();
         let (client_id, user_id) = (client_id.to_owned(), user_id.to_owned());
-        let result = self
-            .batch
+        self.batch
             .run(move |conn| {
                 Box::pin(async move {
                     writer::begin_savepoint(conn).await?;
@@ -904,9 +835,7 @@ impl TokenRepo for SqliteStore {
                     writer::end_savepoint(conn, r).await
                 })
             })
-            .await;
-        self.token_cache.clear();
-        result
+            .await
     }
 }
 
@@ -1011,12 +940,8 @@ impl KeyRepo for SqliteStore {
 #[async_trait]
 impl SessionRepo for SqliteStore {
     async fn create(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<bool> {
-        let key = id.to_owned();
-        let cached = (data.to_vec(), expires_at);
         let (id, data) = (id.to_owned(), data.to_vec());
-        let epoch = self.session_cache.epoch();
-        let created = self
-            .batch
+        self.batch
             .run(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
@@ -1032,20 +957,10 @@ impl SessionRepo for SqliteStore {
                     Ok(done.rows_affected() == 1)
                 })
             })
-            .await?;
-        if created {
-            self.session_cache.put_read(&key, cached, epoch);
-        }
-        Ok(created)
+            .await
     }
 
     async fn save(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<()> {
-        let key = id.to_owned();
-        let cached = (data.to_vec(), expires_at);
-        // Saves of one session are not ordered against each other here, so the entry is dropped
-        // first and written only if nothing else touched the cache meanwhile.
-        self.session_cache.forget(&key);
-        let epoch = self.session_cache.epoch();
         let (id, data) = (id.to_owned(), data.to_vec());
         self.batch
             .run(move |conn| {
@@ -1064,16 +979,10 @@ impl SessionRepo for SqliteStore {
                     Ok(())
                 })
             })
-            .await?;
-        self.session_cache.put_read(&key, cached, epoch);
-        Ok(())
+            .await
     }
 
-    async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<Vec<u8>>> {
-        if let Some((data, expires_at)) = self.session_cache.get(id) {
-            return Ok((expires_at > now).then_some(data));
-        }
-        let epoch = self.session_cache.epoch();
+    async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<(Vec<u8>, UnixTime)>> {
         // Expired rows linger until the purge; they must already be invisible.
         let row: Option<(Vec<u8>, i64)> =
             sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = ?")
@@ -1081,20 +990,13 @@ impl SessionRepo for SqliteStore {
                 .fetch_optional(&self.reader)
                 .await
                 .or_backend()?;
-        Ok(row.and_then(|(data, expires_at)| {
-            self.session_cache
-                .put_read(id, (data.clone(), expires_at), epoch);
-            (expires_at > now).then_some(data)
-        }))
+        Ok(row.filter(|(_, expires_at)| *expires_at > now))
     }
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
-        self.session_cache.forget(id);
-        let key = id.to_owned();
         let id = id.to_owned();
         // Deleting a session that is already gone is what the caller wanted anyway.
-        let result = self
-            .batch
+        self.batch
             .run(move |conn| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM sessions WHERE id = ?")
@@ -1105,9 +1007,7 @@ impl SessionRepo for SqliteStore {
                     Ok(())
                 })
             })
-            .await;
-        self.session_cache.forget(&key);
-        result
+            .await
     }
 }
 

@@ -305,7 +305,7 @@ async fn session_expires() {
     );
 
     let live = db.store.load("s1", NOW + 9).await.unwrap();
-    assert_eq!(live.as_deref(), Some(&b"data"[..]));
+    assert_eq!(live, Some((b"data".to_vec(), NOW + 10)));
     assert_eq!(db.store.load("s1", NOW + 10).await.unwrap(), None);
 
     // And the purge removes it for good.
