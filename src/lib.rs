@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod oidc;
+pub mod ops;
 pub mod state;
 pub mod store;
 pub mod web;

@@ -194,6 +194,32 @@ fn users_create_list_reject_and_disable() {
 
     let e = one_line_error(&k.run(&["user", "disable", "nobody"]));
     assert!(e.contains("nobody") && e.contains("not found"), "{e}");
+
+    // A taken email is named, never a crash.
+    let e = one_line_error(&k.run(&[
+        "user",
+        "create",
+        "--username",
+        "alice2",
+        "--email",
+        "alice@example.com",
+    ]));
+    assert!(
+        e.contains("alice@example.com") && e.contains("already exists"),
+        "{e}"
+    );
+
+    // carol is the only active administrator: she cannot be disabled.
+    let e = one_line_error(&k.run(&["user", "disable", "carol"]));
+    assert!(e.contains("last active administrator"), "{e}");
+    let list = k.json(&["user", "list"]);
+    let c = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "carol")
+        .unwrap();
+    assert_eq!(c["disabled"], false);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod cross_process;
 mod csrf;
 mod discovery;
 mod logout;
+mod ops;
 mod signin;
 mod storage;
 mod token;

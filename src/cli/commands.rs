@@ -1,0 +1,232 @@
+//! What each command does: `serve` and `migrate` here, everything else through the operator
+//! actions in `crate::ops` (the same ones the admin UI calls), printed through `output`.
+
+use super::output::{
+    Out, client_json, clients_table, key_json, keys_table, kind_name, users_table,
+};
+use super::{ClientCommand, Command, KeysCommand, UserCommand};
+use crate::app::{self, Application};
+use crate::auth::password::Passwords;
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::{GrantType, NewUser};
+use crate::oidc::clients::ClientSpec;
+use crate::oidc::keys;
+use crate::ops::{Actor, CreateUser, Operator};
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::Arc;
+
+pub(super) async fn execute(
+    command: Option<Command>,
+    config: Config,
+    out: Out,
+) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(&config, out).await,
+        Command::User(cmd) => user(cmd, &config, out).await,
+        Command::Client(cmd) => client(cmd, &config, out).await,
+        Command::Keys(cmd) => keys_command(cmd, &config, out).await,
+    }
+}
+
+fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // try_init: a subscriber set already (embedding, tests) is not an error worth dying for.
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(&config.log_format);
+    let app = Application::build(config).await?;
+    if let Some(url) = app.admin_setup_url().await? {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "Administrator setup: {url}")?;
+        stdout.flush()?;
+    }
+    app.run().await
+}
+
+/// Runs `f` with the operator actions over the configured store, acting as the CLI, and closes
+/// the store afterwards whatever `f` returned.
+async fn with_operator<T>(
+    config: &Config,
+    f: impl AsyncFnOnce(&Operator) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let clock = Arc::new(SystemClock);
+    let repos = crate::store::open(&config.database_url, clock.clone())
+        .await
+        .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
+    let operator = Operator::new(repos.clone(), clock, Passwords::new(1), Actor::Cli);
+    let result = f(&operator).await;
+    repos.maintenance.close().await;
+    result
+}
+
+async fn migrate(config: &Config, out: Out) -> anyhow::Result<()> {
+    with_operator(config, async |_| Ok(())).await?;
+    out.emit(&json!({ "migrated": true }), || "database migrated".into())
+}
+
+async fn user(cmd: UserCommand, config: &Config, out: Out) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create {
+            username,
+            email,
+            name,
+            admin,
+            password_stdin,
+        } => {
+            let req = CreateUser {
+                user: NewUser {
+                    username,
+                    email,
+                    name,
+                    is_admin: admin,
+                },
+                password: if password_stdin {
+                    Some(read_password_line()?)
+                } else {
+                    None
+                },
+            };
+            let with_password = req.password.is_some();
+            let user = with_operator(config, async |ops| Ok(ops.create_user(req).await?)).await?;
+            out.emit(&serde_json::to_value(&user)?, || {
+                let mut s = format!("created user {} (id {})", user.username, user.id);
+                if user.is_admin {
+                    s.push_str(", administrator");
+                }
+                if with_password {
+                    s.push_str(", password set");
+                }
+                s
+            })
+        }
+        UserCommand::List => {
+            let users = with_operator(config, async |ops| Ok(ops.list_users().await?)).await?;
+            out.emit(&serde_json::to_value(&users)?, || users_table(&users))
+        }
+        UserCommand::Disable { username } => {
+            let user =
+                with_operator(config, async |ops| Ok(ops.disable_user(&username).await?)).await?;
+            out.emit(&serde_json::to_value(&user)?, || {
+                format!("user {} disabled", user.username)
+            })
+        }
+    }
+}
+
+/// One line from stdin, without its line ending. Not echoed anywhere.
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    if n == 0 {
+        bail!("--password-stdin: no password on stdin");
+    }
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_uris,
+            public,
+            grants,
+            scopes,
+            first_party,
+            id_token_alg,
+            always_refresh,
+        } => {
+            let spec = ClientSpec {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris: post_logout_uris,
+                public,
+                grant_types: grants.into_iter().map(GrantType::from).collect(),
+                // `--scope "openid email"` is what people type: accept it as two scopes.
+                scopes: scopes
+                    .iter()
+                    .flat_map(|s| s.split_whitespace())
+                    .map(str::to_owned)
+                    .collect(),
+                first_party,
+                id_token_alg: id_token_alg.into(),
+                refresh_always: always_refresh,
+            };
+            let (client, secret) =
+                with_operator(config, async |ops| Ok(ops.create_client(spec).await?)).await?;
+            let mut doc = client_json(&client);
+            if let (Some(secret), Some(obj)) = (&secret, doc.as_object_mut()) {
+                obj.insert("client_secret".into(), Value::String(secret.clone()));
+            }
+            out.emit(&doc, || {
+                let mut s = format!(
+                    "created {} client {:?}\nclient_id:     {}\n",
+                    kind_name(&client),
+                    client.name,
+                    client.id
+                );
+                if let Some(secret) = &secret {
+                    s.push_str(&format!("client_secret: {secret}\n"));
+                    s.push_str("The client secret is shown only once: store it now (Keyway keeps only a hash).\n");
+                }
+                s
+            })
+        }
+        ClientCommand::List => {
+            let clients = with_operator(config, async |ops| Ok(ops.list_clients().await?)).await?;
+            let doc = Value::Array(clients.iter().map(client_json).collect());
+            out.emit(&doc, || clients_table(&clients))
+        }
+        ClientCommand::Delete { id } => {
+            with_operator(config, async |ops| Ok(ops.delete_client(&id).await?)).await?;
+            out.emit(&json!({ "deleted": id }), || format!("client {id} deleted"))
+        }
+    }
+}
+
+async fn keys_command(cmd: KeysCommand, config: &Config, out: Out) -> anyhow::Result<()> {
+    // build_state creates the first keys if there are none and proves the sealing key opens
+    // them, before anything is listed or rotated.
+    let state = app::build_state(config.clone(), Arc::new(SystemClock)).await?;
+    state.repos.maintenance.close().await;
+    match cmd {
+        KeysCommand::List => {
+            let keys = with_operator(config, async |ops| Ok(ops.list_keys().await?)).await?;
+            let doc = Value::Array(keys.iter().map(key_json).collect());
+            out.emit(&doc, || keys_table(&keys))
+        }
+        KeysCommand::Rotate => {
+            let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
+            let new =
+                with_operator(config, async |ops| Ok(ops.rotate_keys(&sealing).await?)).await?;
+            let doc = json!({
+                "rotated": new.iter().map(|k| json!({ "kid": k.kid, "alg": k.alg })).collect::<Vec<_>>(),
+            });
+            out.emit(&doc, || {
+                let mut s = String::from("new signing keys (the previous ones are retired):\n");
+                for k in &new {
+                    s.push_str(&format!("  {:<6} {}\n", k.alg, k.kid));
+                }
+                s.push_str("Running servers switch to them within a minute.");
+                s
+            })
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The `keyway` command line: `serve` (the default), `migrate`, and operator commands for users,
+//! clients and signing keys. Every failure ends as one `error: ...` line on stderr and exit code 1
+//! (2 for a command line clap cannot parse); `--json` makes each command print one JSON document.
+
+mod commands;
+mod output;
+
+use crate::config::{Config, Overrides};
+use crate::domain::{GrantType, SigningAlg};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use commands::execute;
+use output::Out;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyway",
+    version,
+    about = "A self-hosted OpenID Connect provider"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Configuration file [default: keyway.toml]
+    #[arg(long, global = true, env = "KEYWAY_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Public issuer URL, e.g. https://id.example.com
+    #[arg(long, global = true, value_name = "URL")]
+    issuer: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:8080
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Database, e.g. sqlite://data/keyway.db
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Directory for the secret key file and other state
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Print one JSON document on stdout
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default)
+    Serve,
+    /// Create or upgrade the database schema
+    Migrate,
+    /// Manage users
+    #[command(subcommand, arg_required_else_help = false)]
+    User(UserCommand),
+    /// Manage relying parties (OAuth clients)
+    #[command(subcommand, arg_required_else_help = false)]
+    Client(ClientCommand),
+    /// Manage signing keys
+    #[command(subcommand, arg_required_else_help = false)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an administrator
+        #[arg(long)]
+        admin: bool,
+        /// Read a password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List,
+    /// Disable a user so they can no longer sign in
+    Disable {
+        /// The username
+        username: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GrantArg {
+    #[value(name = "authorization_code")]
+    AuthorizationCode,
+    #[value(name = "refresh_token")]
+    RefreshToken,
+    #[value(name = "client_credentials")]
+    ClientCredentials,
+}
+
+impl From<GrantArg> for GrantType {
+    fn from(g: GrantArg) -> Self {
+        match g {
+            GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+            GrantArg::RefreshToken => GrantType::RefreshToken,
+            GrantArg::ClientCredentials => GrantType::ClientCredentials,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AlgArg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl From<AlgArg> for SigningAlg {
+    fn from(a: AlgArg) -> Self {
+        match a {
+            AlgArg::Rs256 => SigningAlg::RS256,
+            AlgArg::Es256 => SigningAlg::ES256,
+            AlgArg::EdDsa => SigningAlg::EdDSA,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Allowed redirect URIs (exact match)
+        #[arg(long = "redirect-uri", value_name = "URI", num_args = 1..)]
+        redirect_uris: Vec<String>,
+        /// Allowed post-logout redirect URIs
+        #[arg(long = "post-logout-uri", value_name = "URI", num_args = 1..)]
+        post_logout_uris: Vec<String>,
+        /// A public client (native or browser app): no secret, PKCE only
+        #[arg(long)]
+        public: bool,
+        /// Grant types [default: authorization_code refresh_token]
+        #[arg(long = "grant", value_name = "GRANT", num_args = 1..)]
+        grants: Vec<GrantArg>,
+        /// Scopes the client may ask for [default: openid profile email groups offline_access]
+        #[arg(long = "scope", value_name = "SCOPE", num_args = 1..)]
+        scopes: Vec<String>,
+        /// Skip the consent page for this client
+        #[arg(long)]
+        first_party: bool,
+        /// ID token signing algorithm
+        #[arg(long, value_name = "ALG", default_value = "RS256")]
+        id_token_alg: AlgArg,
+        /// Issue refresh tokens even without the offline_access scope
+        #[arg(long)]
+        always_refresh: bool,
+    },
+    /// List clients
+    List,
+    /// Delete a client and everything issued to it
+    Delete {
+        /// The client_id
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys
+    List,
+    /// Add a new key per algorithm and retire the current ones
+    Rotate,
+}
+
+/// Entry point for `main`: parses the command line, runs the command, maps failure to an exit code.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_failure(&e),
+    };
+    let g = cli.global;
+    let overrides = Overrides {
+        issuer: g.issuer,
+        listen: g.listen,
+        database_url: g.database_url,
+        data_dir: g.data_dir,
+    };
+    // vars_os: a variable that is not UTF-8 must not abort the program; it cannot be ours anyway.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let config = match Config::load(g.config, &env, &overrides) {
+        Ok(c) => c,
+        Err(e) => return failure(&e.to_string()),
+    };
+    let out = Out { json: g.json };
+    // The blocking pool only runs CPU-bound work (signing, password hashing): more threads than
+    // cores would not go faster, and each thread's allocator arena keeps memory of its own.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
+        .max_blocking_threads((2 * cores).max(4))
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return failure(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(execute(cli.command, config, out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failure(&format!("{e:#}")),
+    }
+}
+
+fn failure(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {}", one_line(message));
+    ExitCode::FAILURE
+}
+
+/// Collapses any line breaks and runs of whitespace so an error is a single line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn clap_failure(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: a subcommand is required (see --help)"
+            );
+            ExitCode::from(2)
+        }
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                clap_one_line(&e.to_string())
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// clap's multi-line message as one line: the first line without its `error: ` prefix, then the
+/// lines that carry information (tips, possible values), without the usage block and the
+/// "For more information" hint.
+fn clap_one_line(message: &str) -> String {
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or_default().trim();
+    let first = first.strip_prefix("error:").unwrap_or(first).trim();
+    let mut parts = vec![first.to_owned()];
+    let mut in_usage = false;
+    for line in lines {
+        let t = line.trim();
+        if t.is_empty() {
+            in_usage = false;
+            continue;
+        }
+        if t.starts_with("Usage:") {
+            in_usage = true;
+            continue;
+        }
+        if in_usage || t.starts_with("For more information") {
+            continue;
+        }
+        parts.push(t.to_owned());
+    }
+    one_line(&parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let e = Cli::try_parse_from([
+            "keyway", "client", "create", "--name", "x", "--grant", "implicit",
+        ])
+        .unwrap_err();
+        let line = clap_one_line(&e.to_string());
+        assert!(
+            !line.contains('\n') && !line.starts_with("error:"),
+            "{line}"
+        );
+        assert!(
+            line.contains("implicit") && line.contains("authorization_code"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("Usage") && !line.contains("For more information"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn nested_command_without_subcommand_is_an_error_not_help() {
+        let e = Cli::try_parse_from(["keyway", "user"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingSubcommand);
+        let line = clap_one_line(&e.to_string());
+        assert!(line.contains("create") && line.contains("list"), "{line}");
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["keyway", "user", "list", "--json", "--data-dir", "/tmp/x"])
+            .unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.data_dir.as_deref(), Some("/tmp/x"));
+    }
+}

@@ -1,0 +1,178 @@
+//! How results are printed: aligned tables for people, one JSON document with `--json`.
+
+use crate::clock::UnixTime;
+use crate::domain::{Client, ClientKind, User};
+use crate::store::StoredKey;
+use serde_json::{Value, json};
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Out {
+    pub(super) json: bool,
+}
+
+impl Out {
+    /// Prints `json` in JSON mode, otherwise the human text.
+    pub(super) fn emit(self, json: &Value, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+        let text = if self.json {
+            serde_json::to_string_pretty(json)?
+        } else {
+            human()
+        };
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", text.trim_end_matches('\n'))?;
+        stdout.flush()?;
+        Ok(())
+    }
+}
+
+pub(super) fn users_table(users: &[User]) -> String {
+    if users.is_empty() {
+        return "no users".into();
+    }
+    let rows = users
+        .iter()
+        .map(|u| {
+            vec![
+                u.id.clone(),
+                u.username.clone(),
+                u.email.clone().unwrap_or_default(),
+                u.name.clone().unwrap_or_default(),
+                yes_no(u.is_admin),
+                yes_no(u.disabled),
+                human_time(u.created_at),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "USERNAME", "EMAIL", "NAME", "ADMIN", "DISABLED", "CREATED",
+        ],
+        rows,
+    )
+}
+
+pub(super) fn kind_name(c: &Client) -> &'static str {
+    match c.kind() {
+        ClientKind::Confidential => "confidential",
+        ClientKind::Public => "public",
+    }
+}
+
+pub(super) fn client_json(c: &Client) -> Value {
+    json!({
+        "client_id": c.id,
+        "name": c.name,
+        "public": c.kind() == ClientKind::Public,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes,
+        "first_party": c.first_party,
+        "id_token_alg": c.id_token_alg.as_str(),
+        "refresh_token_cap": c.refresh_token_cap,
+        "refresh_always": c.refresh_always,
+        "created_at": c.created_at,
+    })
+}
+
+pub(super) fn clients_table(clients: &[Client]) -> String {
+    if clients.is_empty() {
+        return "no clients".into();
+    }
+    let rows = clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.clone(),
+                c.name.clone(),
+                kind_name(c).to_owned(),
+                c.grant_types
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                c.redirect_uris.join(" "),
+            ]
+        })
+        .collect();
+    table(
+        &["CLIENT_ID", "NAME", "TYPE", "GRANTS", "REDIRECT URIS"],
+        rows,
+    )
+}
+
+fn key_status(k: &StoredKey) -> &'static str {
+    if k.retired_at.is_none() {
+        "active"
+    } else {
+        "retired"
+    }
+}
+
+pub(super) fn key_json(k: &StoredKey) -> Value {
+    json!({
+        "kid": k.kid,
+        "alg": k.alg,
+        "created_at": k.created_at,
+        "retired_at": k.retired_at,
+        "status": key_status(k),
+    })
+}
+
+pub(super) fn keys_table(keys: &[StoredKey]) -> String {
+    let rows = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.kid.clone(),
+                k.alg.clone(),
+                human_time(k.created_at),
+                k.retired_at.map(human_time).unwrap_or_default(),
+                key_status(k).to_owned(),
+            ]
+        })
+        .collect();
+    table(&["KID", "ALG", "CREATED", "RETIRED", "STATUS"], rows)
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+fn human_time(t: UnixTime) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        ),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header_row: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    let mut s = String::new();
+    for row in std::iter::once(&header_row).chain(rows.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,22 @@
+//! Signing keys: list, rotate.
+
+use super::{Operator, OpsResult};
+use crate::crypto::SealingKey;
+use crate::oidc::keys;
+use crate::store::StoredKey;
+
+impl Operator {
+    /// All keys, oldest first.
+    pub async fn list_keys(&self) -> OpsResult<Vec<StoredKey>> {
+        Ok(self.repos.keys.list().await?)
+    }
+
+    /// A new key per algorithm; the current ones are retired (published until the ID tokens
+    /// they signed expire). Returns the new keys. Running servers pick them up within a minute.
+    pub async fn rotate_keys(&self, sealing: &SealingKey) -> OpsResult<Vec<StoredKey>> {
+        let kids = keys::rotate(self.repos.keys.as_ref(), sealing, self.now()).await?;
+        self.record("keys.rotate", None, None).await;
+        let all = self.repos.keys.list().await?;
+        Ok(all.into_iter().filter(|k| kids.contains(&k.kid)).collect())
+    }
+}
