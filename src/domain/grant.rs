@@ -64,7 +64,7 @@ impl TokenKind {
 }
 
 /// An access or refresh token as stored: only its hash.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoredToken {
     pub token_hash: String,
     pub kind: TokenKind,
@@ -78,6 +78,23 @@ pub struct StoredToken {
     /// Set when a refresh token has been exchanged (rotated).
     pub consumed_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
+}
+
+/// The hash is left out: with it, a copy of a log would find the row.
+impl std::fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("kind", &self.kind)
+            .field("grant_id", &self.grant_id)
+            .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
+            .field("scope", &self.scope)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("consumed_at", &self.consumed_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoredToken {
@@ -105,4 +122,28 @@ pub struct AuditEvent {
     /// `success` or `failure`.
     pub outcome: String,
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_token_hash() {
+        let t = StoredToken {
+            token_hash: "secret-hash-value".into(),
+            kind: TokenKind::Access,
+            grant_id: None,
+            client_id: "c".into(),
+            user_id: None,
+            scope: "openid".into(),
+            created_at: 1,
+            expires_at: 2,
+            consumed_at: None,
+            revoked_at: None,
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("secret-hash-value"), "{shown}");
+        assert!(shown.contains("openid"), "{shown}");
+    }
 }

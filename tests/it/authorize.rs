@@ -191,7 +191,26 @@ async fn max_age_zero_and_prompt_login_force_a_new_sign_in() {
             false,
         )
         .await;
-    assert!(query(&back).contains_key("code"), "{back}");
+    let code = query(&back).get("code").cloned().expect("a code");
+    let res = app.exchange(&client, &code, &"v".repeat(50)).await;
+    assert_eq!(res.status(), 200);
+    let tokens: serde_json::Value = res.json().await.unwrap();
+    let claims = id_token_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["auth_time"],
+        app.clock_now(),
+        "auth_time is the new sign-in"
+    );
+}
+
+/// The payload of a JWT (its signature is checked by the relying-party tests).
+fn id_token_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 #[tokio::test]
@@ -289,7 +308,16 @@ async fn form_post_answers_with_an_auto_submitting_form() {
     assert!(html.contains("action=\"http://127.0.0.1:9/cb\""), "{html}");
     assert!(html.contains("name=\"code\""));
     assert!(html.contains("name=\"state\" value=\"xyz\""));
-    assert!(csp.contains("script-src 'nonce-"));
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce in the CSP");
+    assert!(nonce.len() >= 16, "{csp}");
+    assert!(
+        html.contains(&format!("<script nonce=\"{nonce}\">")),
+        "the auto-submit script carries the CSP nonce: {html}"
+    );
 }
 
 #[tokio::test]

@@ -541,6 +541,8 @@ fn healthz(port: u16) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The setup line and its one-time token; the page behind the URL arrives with passkey
+/// registration, so this test claims only that the line is printed while no administrator exists.
 #[test]
 fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
     let k = Keyway::new();

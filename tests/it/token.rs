@@ -281,6 +281,44 @@ async fn a_code_cannot_be_redeemed_by_another_client() {
 }
 
 #[tokio::test]
+async fn a_code_is_bound_to_its_redirect_uri() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let other_uri = "http://127.0.0.1:9/other";
+    let client = app
+        .client_with(|c| c.redirect_uris.push(other_uri.into()))
+        .await;
+    let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
+    // Another URI registered for the same client is still not the one the code was issued to.
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", other_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    let body = json(res).await;
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_uri"),
+        "{body}"
+    );
+    let res = app.exchange(&client, &code, &verifier).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "refused before use: the code still works"
+    );
+}
+
+#[tokio::test]
 async fn a_disabled_user_cannot_refresh() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice").await;
