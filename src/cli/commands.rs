@@ -118,6 +118,19 @@ async fn user(cmd: UserCommand, config: &Config, out: Out) -> anyhow::Result<()>
             let users = with_operator(config, async |ops| Ok(ops.list_users().await?)).await?;
             out.emit(&serde_json::to_value(&users)?, || users_table(&users))
         }
+        UserCommand::Update { username, fields } => {
+            let changes = fields.changes();
+            if changes.0.is_empty() {
+                bail!("user update: give at least one field to change (see --help)");
+            }
+            let user = with_operator(config, async |ops| {
+                Ok(ops.update_user(&username, changes).await?)
+            })
+            .await?;
+            out.emit(&serde_json::to_value(&user)?, || {
+                format!("user {} updated", user.username)
+            })
+        }
         UserCommand::Disable { username } => {
             let user =
                 with_operator(config, async |ops| Ok(ops.disable_user(&username).await?)).await?;

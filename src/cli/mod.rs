@@ -86,11 +86,111 @@ enum UserCommand {
     },
     /// List users
     List,
+    /// Set or clear a user's email, name and profile claims (an empty value clears a field)
+    Update {
+        /// The username
+        username: String,
+        #[command(flatten)]
+        fields: Box<UserFields>,
+    },
     /// Disable a user so they can no longer sign in
     Disable {
         /// The username
         username: String,
     },
+}
+
+/// The user fields `user update` can set; each maps to an OIDC Core §5.1 claim.
+#[derive(Debug, Args)]
+struct UserFields {
+    #[arg(long)]
+    email: Option<String>,
+    /// Display name (the `name` claim)
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    given_name: Option<String>,
+    #[arg(long)]
+    family_name: Option<String>,
+    #[arg(long)]
+    middle_name: Option<String>,
+    #[arg(long)]
+    nickname: Option<String>,
+    /// URL of the user's profile page
+    #[arg(long, value_name = "URL")]
+    profile: Option<String>,
+    /// URL of the user's picture
+    #[arg(long, value_name = "URL")]
+    picture: Option<String>,
+    #[arg(long, value_name = "URL")]
+    website: Option<String>,
+    #[arg(long)]
+    gender: Option<String>,
+    /// YYYY-MM-DD, 0000-MM-DD or YYYY
+    #[arg(long)]
+    birthdate: Option<String>,
+    /// Time zone, e.g. Europe/Paris
+    #[arg(long)]
+    zoneinfo: Option<String>,
+    /// Language tag, e.g. en-US
+    #[arg(long)]
+    locale: Option<String>,
+    /// E.164 recommended, e.g. +14255551212
+    #[arg(long)]
+    phone_number: Option<String>,
+    /// true or false
+    #[arg(long, value_name = "BOOL")]
+    phone_number_verified: Option<String>,
+    /// The whole postal address as one text
+    #[arg(long)]
+    address_formatted: Option<String>,
+    #[arg(long)]
+    street_address: Option<String>,
+    /// City
+    #[arg(long)]
+    locality: Option<String>,
+    /// State, province or region
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    postal_code: Option<String>,
+    #[arg(long)]
+    country: Option<String>,
+}
+
+impl UserFields {
+    /// The fields given on the command line, in a fixed order.
+    fn changes(self) -> crate::ops::UserChanges {
+        use crate::ops::Field as F;
+        let all = [
+            (F::Email, self.email),
+            (F::Name, self.name),
+            (F::GivenName, self.given_name),
+            (F::FamilyName, self.family_name),
+            (F::MiddleName, self.middle_name),
+            (F::Nickname, self.nickname),
+            (F::Profile, self.profile),
+            (F::Picture, self.picture),
+            (F::Website, self.website),
+            (F::Gender, self.gender),
+            (F::Birthdate, self.birthdate),
+            (F::Zoneinfo, self.zoneinfo),
+            (F::Locale, self.locale),
+            (F::PhoneNumber, self.phone_number),
+            (F::PhoneNumberVerified, self.phone_number_verified),
+            (F::AddressFormatted, self.address_formatted),
+            (F::StreetAddress, self.street_address),
+            (F::Locality, self.locality),
+            (F::Region, self.region),
+            (F::PostalCode, self.postal_code),
+            (F::Country, self.country),
+        ];
+        crate::ops::UserChanges(
+            all.into_iter()
+                .filter_map(|(f, v)| v.map(|v| (f, Some(v))))
+                .collect(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

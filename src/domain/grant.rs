@@ -23,6 +23,25 @@ pub struct AuthCode {
     pub sid: String,
     pub expires_at: UnixTime,
     pub created_at: UnixTime,
+    /// What the `claims` request parameter asked for (codes sealed before it existed lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<RequestedClaims>,
+}
+
+/// Individual claims a client asked for with the `claims` request parameter (OIDC Core §5.5),
+/// kept with the grant: those it may have, sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedClaims {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+}
+
+impl RequestedClaims {
+    pub fn is_empty(&self) -> bool {
+        self.userinfo.is_empty() && self.id_token.is_empty()
+    }
 }
 
 /// One user's authorization of one client, created when a code is redeemed.
@@ -39,6 +58,8 @@ pub struct Grant {
     /// The refresh chain ends here whatever the idle lifetime says.
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// Claims asked for with the `claims` request parameter, for every token of the grant.
+    pub claims: Option<RequestedClaims>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +99,8 @@ pub struct StoredToken {
     /// Set when a refresh token has been exchanged (rotated).
     pub consumed_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
+    /// An access token's grant's requested claims (UserInfo reads them without the grant).
+    pub claims: Option<RequestedClaims>,
 }
 
 /// The hash is left out: with it, a copy of a log would find the row.
@@ -93,6 +116,7 @@ impl std::fmt::Debug for StoredToken {
             .field("expires_at", &self.expires_at)
             .field("consumed_at", &self.consumed_at)
             .field("revoked_at", &self.revoked_at)
+            .field("claims", &self.claims)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +165,7 @@ mod tests {
             expires_at: 2,
             consumed_at: None,
             revoked_at: None,
+            claims: None,
         };
         let shown = format!("{t:?}");
         assert!(!shown.contains("secret-hash-value"), "{shown}");

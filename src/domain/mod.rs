@@ -5,11 +5,21 @@ mod grant;
 mod user;
 
 pub use client::{Client, ClientKind, GrantType, NewClient, SigningAlg};
-pub use grant::{AccessToken, AuditEvent, AuthCode, Grant, StoredToken, TokenKind};
-pub use user::{NewUser, User};
+pub use grant::{
+    AccessToken, AuditEvent, AuthCode, Grant, RequestedClaims, StoredToken, TokenKind,
+};
+pub use user::{Address, NewUser, Profile, User};
 
 /// Scopes Keyway understands. Others in a request are ignored (RFC 6749 §3.3 lets us narrow).
-pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+pub const OIDC_SCOPES: [&str; 7] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "groups",
+    "offline_access",
+];
 
 /// A space-separated scope string as a sorted, de-duplicated list.
 pub fn parse_scope(scope: &str) -> Vec<String> {

@@ -3,7 +3,8 @@
 //! to the client (§4.1.2.1).
 
 use crate::domain::{
-    Client, ClientKind, GrantType, OIDC_SCOPES, SigningAlg, join_scope, parse_scope,
+    Client, ClientKind, GrantType, OIDC_SCOPES, RequestedClaims, SigningAlg, join_scope,
+    parse_scope,
 };
 use crate::oidc::{ProtocolResult, Provider, keys::KeySet, pkce, redirect};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,8 @@ use std::collections::HashMap;
 /// Long enough for any real client's state; short enough that it cannot bloat sessions.
 pub const MAX_STATE_LEN: usize = 2048;
 pub const MAX_NONCE_LEN: usize = 512;
+/// A claims request naming every standard claim twice fits in far less.
+pub const MAX_CLAIMS_LEN: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ResponseMode {
@@ -37,6 +40,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// `sub` of a valid id_token_hint: the user the client expects.
     pub hint_sub: Option<String>,
+    /// The claims request parameter, reduced to what the client may have.
+    #[serde(default)]
+    pub claims: Option<RequestedClaims>,
     pub created_at: i64,
     /// The user signed in after this request was made (satisfies prompt=login and max_age).
     #[serde(default)]
@@ -271,6 +277,17 @@ pub fn validate(
         }
     };
     let login_hint = params.get("login_hint").filter(|h| h.len() <= 256).cloned();
+    let claims = match params.get("claims") {
+        None => None,
+        Some(raw) if raw.len() > MAX_CLAIMS_LEN => {
+            return Err(fail("invalid_request", "the claims parameter is too long"));
+        }
+        Some(raw) => Some(
+            crate::oidc::claims::parse_request(raw, &client.scopes)
+                .map_err(|why| fail("invalid_request", &why))?,
+        )
+        .filter(|c| !c.is_empty()),
+    };
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -285,6 +302,7 @@ pub fn validate(
         max_age,
         login_hint,
         hint_sub,
+        claims,
         created_at: now,
         login_done: false,
         consent_done: false,
@@ -292,6 +310,23 @@ pub fn validate(
 }
 
 impl AuthRequest {
+    /// What the user consents to: the granted scopes, and the scopes that would release each
+    /// claim asked for with the claims parameter (asking for `email` alone needs the same
+    /// consent as the `email` scope).
+    pub fn consent_scopes(&self) -> Vec<String> {
+        let mut all = self.scopes.clone();
+        if let Some(c) = &self.claims {
+            for name in c.userinfo.iter().chain(&c.id_token) {
+                if let Some(scope) = crate::oidc::claims::scope_of(name) {
+                    all.push(scope.to_owned());
+                }
+            }
+        }
+        all.sort();
+        all.dedup();
+        all
+    }
+
     pub fn reply(&self) -> ReplyTo {
         ReplyTo {
             redirect_uri: self.redirect_uri.clone(),
@@ -401,7 +436,7 @@ async fn needs_consent(
     }
     let granted = p.consents.get(user_id, &client.id).await?;
     let granted = parse_scope(granted.as_deref().unwrap_or(""));
-    Ok(!req.scopes.iter().all(|s| granted.contains(s)))
+    Ok(!req.consent_scopes().iter().all(|s| granted.contains(s)))
 }
 
 /// Remembers that the user allowed these scopes for this client, added to what they allowed before.

@@ -37,6 +37,7 @@ pub fn create(p: &Provider, req: &AuthRequest, login: Login<'_>) -> ProtocolResu
         sid: login.sid.to_owned(),
         expires_at: now + p.lifetimes.authorization_code as i64,
         created_at: now,
+        claims: req.claims.clone(),
     };
     let json = serde_json::to_vec(&code).map_err(anyhow::Error::from)?;
     Ok(b64url(&p.code_key.seal(&json, CODE_AAD)?))

@@ -1,32 +1,9 @@
-//! ID token and scope-based claims (OIDC Core §2, §5.4), and `at_hash` (§3.1.3.6).
+//! The ID token (OIDC Core §2): the protocol claims, and the user claims the client asked for
+//! in it with the claims parameter (scope claims go to UserInfo, §5.4); `at_hash` (§3.1.3.6).
 
 use crate::crypto::b64url;
-use crate::domain::{SigningAlg, User};
+use crate::domain::SigningAlg;
 use serde_json::{Map, Value, json};
-
-/// Claims a scope releases, shared by the ID token and UserInfo.
-pub fn scope_claims(user: &User, scopes: &[String], groups: &[String]) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("sub".into(), json!(user.id));
-    let has = |s: &str| scopes.iter().any(|x| x == s);
-    if has("profile") {
-        m.insert("preferred_username".into(), json!(user.username));
-        if let Some(name) = &user.name {
-            m.insert("name".into(), json!(name));
-        }
-        m.insert("updated_at".into(), json!(user.updated_at));
-    }
-    if has("email") {
-        if let Some(email) = &user.email {
-            m.insert("email".into(), json!(email));
-            m.insert("email_verified".into(), json!(user.email_verified));
-        }
-    }
-    if has("groups") {
-        m.insert("groups".into(), json!(groups));
-    }
-    m
-}
 
 /// `at_hash`: the left half of the hash that matches the signing algorithm, base64url.
 pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
@@ -42,7 +19,8 @@ pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
 
 pub struct IdTokenInput<'a> {
     pub issuer: &'a str,
-    pub user: &'a User,
+    /// The user's id.
+    pub sub: &'a str,
     pub client_id: &'a str,
     pub alg: SigningAlg,
     pub nonce: Option<&'a str>,
@@ -50,14 +28,15 @@ pub struct IdTokenInput<'a> {
     pub amr: &'a str,
     pub sid: &'a str,
     pub access_token: Option<&'a str>,
-    pub scopes: &'a [String],
-    pub groups: &'a [String],
+    /// User claims requested for the ID token (see `claims::values`).
+    pub user_claims: Map<String, Value>,
     pub now: i64,
     pub ttl: i64,
 }
 
-pub fn claims(i: &IdTokenInput<'_>) -> Value {
-    let mut m = scope_claims(i.user, i.scopes, i.groups);
+pub fn claims(i: IdTokenInput<'_>) -> Value {
+    let mut m = i.user_claims;
+    m.insert("sub".into(), json!(i.sub));
     m.insert("iss".into(), json!(i.issuer));
     m.insert("aud".into(), json!(i.client_id));
     m.insert("azp".into(), json!(i.client_id));

@@ -3,7 +3,7 @@
 
 use crate::crypto::token_hash;
 use crate::domain::{Client, StoredToken, TokenKind, User, parse_scope};
-use crate::oidc::{ProtocolError, ProtocolResult, Provider, id_token};
+use crate::oidc::{ProtocolError, ProtocolResult, Provider, claims};
 use serde_json::{Map, Value, json};
 
 /// A live token and the active user it was issued for, if any.
@@ -69,10 +69,13 @@ pub async fn userinfo(p: &Provider, token: &str) -> ProtocolResult<Map<String, V
             "the access token was not issued with the openid scope",
         ));
     };
-    let groups = if scopes.iter().any(|s| s == "groups") {
+    let names = || claims::userinfo_names(&scopes, t.claims.as_ref());
+    let groups = if claims::wants_groups(names()) {
         p.groups.names_for_user(&user.id).await?
     } else {
         Vec::new()
     };
-    Ok(id_token::scope_claims(&user, &scopes, &groups))
+    let mut released = claims::values(&user, &groups, names());
+    released.insert("sub".into(), json!(user.id));
+    Ok(released)
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-pub const SCOPES_SUPPORTED: [&str; 5] = crate::domain::OIDC_SCOPES;
+pub const SCOPES_SUPPORTED: [&str; 7] = crate::domain::OIDC_SCOPES;
 
 /// Where the HTTP layer serves each endpoint (paths below the issuer).
 #[derive(Debug, Clone, Copy)]
@@ -37,12 +37,9 @@ pub fn discovery(issuer: &str, paths: &Endpoints) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid",
-            "name", "preferred_username", "updated_at", "email", "email_verified", "groups"
-        ],
+        "claims_supported": crate::oidc::claims::supported(),
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -5,6 +5,7 @@
 //! `ProtocolError` on failure.
 
 pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod clients;
 pub mod codes;

@@ -7,7 +7,7 @@ mod clients;
 mod keys;
 mod users;
 
-pub use users::CreateUser;
+pub use users::{CreateUser, Field, UserChanges};
 
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, UnixTime};

@@ -2,6 +2,8 @@
 //! backends below (`sqlite` today; PostgreSQL later, without touching other layers).
 
 pub mod cache;
+#[cfg(test)]
+mod contract;
 pub mod sqlite;
 
 use crate::clock::{Clock, UnixTime};
@@ -9,15 +11,56 @@ use crate::domain::{AuditEvent, Client, Grant, NewClient, NewUser, StoredToken, 
 use async_trait::async_trait;
 use std::sync::Arc;
 
+/// The store's answers besides success. `Conflict` and `NotFound` are answers to the caller's
+/// request (a taken username, a missing row), never failures of the database; only `Backend` is.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique constraint said no: the message names what already exists.
+    /// A unique constraint said no: the message names what already exists, with its value
+    /// (e.g. `username "alice"`).
     #[error("{0} already exists")]
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("database error: {0}")]
     Backend(#[source] anyhow::Error),
+}
+
+/// The unique constraints of the schema, named alike by every backend, so that a conflict is
+/// reported by what it is rather than by a database's message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    UserId,
+    Username,
+    Email,
+    GroupId,
+    GroupName,
+    ClientId,
+    GrantId,
+    TokenHash,
+    Kid,
+    SessionId,
+}
+
+impl Unique {
+    /// What the constraint keeps unique, for messages: `username "alice"`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Unique::UserId => "user",
+            Unique::Username => "username",
+            Unique::Email => "email",
+            Unique::GroupId => "group",
+            Unique::GroupName => "group name",
+            Unique::ClientId => "client",
+            Unique::GrantId => "grant",
+            Unique::TokenHash => "token",
+            Unique::Kid => "signing key",
+            Unique::SessionId => "session",
+        }
+    }
+
+    pub fn conflict(self, value: &str) -> StoreError {
+        StoreError::Conflict(format!("{} {value:?}", self.noun()))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -30,6 +73,9 @@ pub trait UserRepo: Send + Sync {
     async fn by_username(&self, username: &str) -> StoreResult<Option<User>>;
     async fn list(&self) -> StoreResult<Vec<User>>;
     async fn set_disabled(&self, id: &str, disabled: bool, now: UnixTime) -> StoreResult<()>;
+    /// Writes the user's email, email_verified, name and profile (the rest is left alone) and
+    /// sets `updated_at`; returns the user as stored. `Conflict` when the email is taken.
+    async fn update(&self, user: &User, now: UnixTime) -> StoreResult<User>;
     async fn count_active_admins(&self) -> StoreResult<u64>;
 }
 
@@ -60,7 +106,7 @@ pub trait ClientRepo: Send + Sync {
 #[derive(Debug)]
 pub enum RefreshRotation {
     /// The presented token was live and is now consumed; with its grant, read in the same step.
-    Rotated(StoredToken, Option<Grant>),
+    Rotated(StoredToken, Option<Box<Grant>>),
     /// The token had been exchanged (or revoked) before: a replay.
     Replayed(StoredToken),
     /// No such refresh token for this client (another client's token is left untouched).
@@ -76,10 +122,17 @@ pub struct Issued {
     pub audit: Option<AuditEvent>,
 }
 
+/// Grants and the tokens issued under them.
+///
+/// Contract (the store contract suite checks it for every backend): a second insert of a grant
+/// id that exists already, alone or in `save_issued`, is `StoreError::Conflict` and writes
+/// nothing of that request; this is what makes an authorization code single use.
 #[async_trait]
 pub trait TokenRepo: Send + Sync {
+    /// Inserts a grant; `Conflict` when its id exists.
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
-    /// Writes a grant (if new), its tokens and the audit event atomically.
+    /// Writes a grant (if new), its tokens and the audit event atomically: all or nothing;
+    /// `Conflict` when the grant id or a token hash exists.
     async fn save_issued(&self, issued: Issued) -> StoreResult<()>;
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>>;
     /// Revokes the grant and every token issued under it.
@@ -218,31 +271,49 @@ pub struct Repos {
 }
 
 /// Opens the database named by `database_url`, creating and migrating it, with the cache layer
-/// over the repositories read on every request.
+/// over the repositories read on every request. The only place that knows the backends.
 pub async fn open(database_url: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Repos> {
+    let (repos, feed) = backend(database_url).await?;
+    let cached = Arc::new(cache::Cached::new(
+        repos.users.clone(),
+        repos.clients.clone(),
+        repos.tokens.clone(),
+        repos.sessions.clone(),
+        feed,
+        clock,
+    ));
+    Ok(Repos {
+        users: cached.clone(),
+        clients: cached.clone(),
+        tokens: cached.clone(),
+        sessions: cached,
+        ..repos
+    })
+}
+
+/// The backend's repositories alone, without the cache layer (the store contract suite).
+pub async fn open_backend(database_url: &str) -> anyhow::Result<Repos> {
+    Ok(backend(database_url).await?.0)
+}
+
+async fn backend(database_url: &str) -> anyhow::Result<(Repos, Arc<dyn cache::ChangeFeed>)> {
     if database_url.starts_with("sqlite:") {
         let store = Arc::new(sqlite::SqliteStore::open(database_url).await?);
-        let cached = Arc::new(cache::Cached::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            Arc::new(store.change_feed()),
-            clock,
-        ));
-        Ok(Repos {
-            users: cached.clone(),
+        let feed = Arc::new(store.change_feed());
+        let repos = Repos {
+            users: store.clone(),
             passwords: store.clone(),
             groups: store.clone(),
-            clients: cached.clone(),
-            tokens: cached.clone(),
+            clients: store.clone(),
+            tokens: store.clone(),
             consents: store.clone(),
             keys: store.clone(),
-            sessions: cached,
+            sessions: store.clone(),
             audit: store.clone(),
             setup: store.clone(),
             maintenance: store,
-        })
+        };
+        Ok((repos, feed))
     } else {
         anyhow::bail!("unsupported database (only sqlite: URLs are supported)")
     }

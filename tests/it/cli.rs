@@ -223,6 +223,82 @@ fn users_create_list_reject_and_disable() {
 }
 
 #[test]
+fn user_update_sets_and_clears_standard_claims() {
+    let k = Keyway::new();
+    k.json(&[
+        "user",
+        "create",
+        "--username",
+        "alice",
+        "--email",
+        "a@example.com",
+    ]);
+    let alice = k.json(&[
+        "user",
+        "update",
+        "alice",
+        "--given-name",
+        "Alice",
+        "--family-name",
+        "Liddell",
+        "--birthdate",
+        "1990-05-04",
+        "--phone-number",
+        "+441234567890",
+        "--phone-number-verified",
+        "true",
+        "--locality",
+        "Oxford",
+        "--country",
+        "GB",
+        "--picture",
+        "https://example.com/a.png",
+    ]);
+    let p = &alice["profile"];
+    assert_eq!(p["given_name"], "Alice");
+    assert_eq!(p["family_name"], "Liddell");
+    assert_eq!(p["birthdate"], "1990-05-04");
+    assert_eq!(p["phone_number_verified"], true);
+    assert_eq!(p["address"]["locality"], "Oxford");
+    assert_eq!(p["address"]["country"], "GB");
+
+    // An empty value clears a field; a new email is no longer verified.
+    let alice = k.json(&[
+        "user",
+        "update",
+        "alice",
+        "--family-name",
+        "",
+        "--email",
+        "alice@example.com",
+    ]);
+    assert!(alice["profile"].get("family_name").is_none(), "{alice}");
+    assert_eq!(alice["profile"]["given_name"], "Alice");
+    assert_eq!(alice["email"], "alice@example.com");
+    assert_eq!(alice["email_verified"], false);
+    // Stored: the list shows the same.
+    let list = k.json(&["user", "list"]);
+    assert_eq!(list[0]["profile"]["given_name"], "Alice");
+
+    for (args, words) in [
+        (vec!["--birthdate", "1990-13-40"], "birthdate"),
+        (vec!["--website", "ftp://example.com"], "website"),
+        (
+            vec!["--phone-number-verified", "maybe"],
+            "phone_number_verified",
+        ),
+        (vec![], "at least one field"),
+    ] {
+        let mut all = vec!["user", "update", "alice"];
+        all.extend(args);
+        let e = one_line_error(&k.run(&all));
+        assert!(e.contains(words), "{words}: {e}");
+    }
+    let e = one_line_error(&k.run(&["user", "update", "nobody", "--nickname", "x"]));
+    assert!(e.contains("nobody") && e.contains("not found"), "{e}");
+}
+
+#[test]
 fn clients_create_list_delete() {
     let k = Keyway::new();
     let conf = k.json(&[
@@ -253,7 +329,15 @@ fn clients_create_list_delete() {
     );
     assert_eq!(
         conf["scopes"],
-        serde_json::json!(["openid", "profile", "email", "groups", "offline_access"])
+        serde_json::json!([
+            "openid",
+            "profile",
+            "email",
+            "address",
+            "phone",
+            "groups",
+            "offline_access"
+        ])
     );
     assert_eq!(conf["id_token_alg"], "RS256");
 

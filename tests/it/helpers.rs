@@ -26,6 +26,15 @@ pub struct TestClient {
 pub const PASSWORD: &str = "correct horse battery";
 pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
+/// The backend the whole suite runs on: `KEYWAY_TEST_BACKEND` (`sqlite`, the default, on a file
+/// in the test's own directory; PostgreSQL joins when its backend does).
+fn database_url(dir: &std::path::Path) -> String {
+    match std::env::var("KEYWAY_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("sqlite") => format!("sqlite://{}/keyway.db", dir.display()),
+        Ok(other) => panic!("KEYWAY_TEST_BACKEND={other}: no such backend"),
+    }
+}
+
 /// `TEST_LOG=1 cargo test` shows the servers' logs (RUST_LOG filters them; default debug).
 fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -59,7 +68,7 @@ impl TestApp {
         let mut raw = RawConfig {
             issuer: format!("http://127.0.0.1:{port}"),
             listen: Some(format!("127.0.0.1:{port}")),
-            database_url: format!("sqlite://{}/keyway.db", dir.path().display()),
+            database_url: database_url(dir.path()),
             data_dir: dir.path().display().to_string(),
             ..RawConfig::default()
         };

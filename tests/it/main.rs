@@ -7,6 +7,7 @@ mod helpers;
 mod rp;
 
 mod authorize;
+mod claims;
 mod cli;
 mod config;
 mod cross_process;

@@ -54,6 +54,7 @@ pub(super) async fn exchange(
         created_at: now,
         expires_at: now + p.lifetimes.refresh_token_absolute as i64,
         revoked_at: None,
+        claims: code.claims.clone(),
     };
     let issued = issue(
         p,

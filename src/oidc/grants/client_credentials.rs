@@ -57,6 +57,7 @@ pub(super) async fn issue(
                 expires_at: now + ttl,
                 consumed_at: None,
                 revoked_at: None,
+                claims: None,
             }],
             audit: Some(audit_event(
                 "token",

@@ -10,7 +10,7 @@ use crate::domain::{
     AuditEvent, Client, Grant, GrantType, RequestMeta, SigningAlg, StoredToken, TokenKind, User,
     join_scope,
 };
-use crate::oidc::{ProtocolError, ProtocolResult, Provider, id_token};
+use crate::oidc::{ProtocolError, ProtocolResult, Provider, claims, id_token};
 use crate::store::Issued;
 use serde::Serialize;
 
@@ -179,6 +179,7 @@ async fn issue(
         expires_at: now + lt.access_token as i64,
         consumed_at: None,
         revoked_at: None,
+        claims: grant.claims.clone(),
     }];
     // OIDC Core §11: offline_access asks for a refresh token; a client may be set to always get one.
     let wants_refresh = client.allows(GrantType::RefreshToken)
@@ -196,6 +197,7 @@ async fn issue(
             expires_at: (now + lt.refresh_token_idle as i64).min(grant.expires_at),
             consumed_at: None,
             revoked_at: None,
+            claims: None,
         });
         Some(token)
     } else {
@@ -243,15 +245,19 @@ async fn sign_id_token(
     access: &str,
     now: i64,
 ) -> ProtocolResult<String> {
-    let groups = if g.scopes.iter().any(|s| s == "groups") {
+    // Scope claims go to UserInfo (OIDC Core §5.4): an access token is always issued with this
+    // ID token. Only claims requested for the ID token itself are added here.
+    let asked: &[String] = g.grant.claims.as_ref().map_or(&[], |c| &c.id_token);
+    let names = || asked.iter().map(String::as_str);
+    let groups = if claims::wants_groups(names()) {
         p.groups.names_for_user(&g.user.id).await?
     } else {
         Vec::new()
     };
     let alg = g.client.id_token_alg;
-    let claims = id_token::claims(&id_token::IdTokenInput {
+    let claims = id_token::claims(id_token::IdTokenInput {
         issuer: &p.issuer,
-        user: g.user,
+        sub: &g.user.id,
         client_id: &g.client.id,
         alg,
         nonce: g.nonce,
@@ -259,8 +265,7 @@ async fn sign_id_token(
         amr: &g.grant.amr,
         sid: &g.grant.sid,
         access_token: Some(access),
-        scopes: g.scopes,
-        groups: &groups,
+        user_claims: claims::values(g.user, &groups, names()),
         now,
         ttl: p.lifetimes.id_token as i64,
     });

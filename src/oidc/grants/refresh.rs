@@ -40,7 +40,7 @@ pub(super) async fn rotate(
         ));
     }
     let grant = match grant {
-        Some(g) if g.revoked_at.is_none() && g.expires_at > now => g,
+        Some(g) if g.revoked_at.is_none() && g.expires_at > now => *g,
         _ => return Err(ProtocolError::invalid_grant("the refresh token is invalid")),
     };
     let user = match active_user(p, &grant.user_id).await {

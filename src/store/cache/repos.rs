@@ -123,6 +123,12 @@ impl UserRepo for Cached {
         result
     }
 
+    async fn update(&self, user: &User, now: UnixTime) -> StoreResult<User> {
+        let result = self.users.update(user, now).await;
+        self.changed(Kind::Users);
+        result
+    }
+
     async fn count_active_admins(&self) -> StoreResult<u64> {
         self.users.count_active_admins().await
     }
@@ -214,11 +220,12 @@ impl TokenRepo for Cached {
         client_id: &str,
         now: UnixTime,
     ) -> StoreResult<RefreshRotation> {
-        // The rotation itself reads the database; only this process's entry needs dropping
-        // (another process's copy of a consumed refresh token expires with its TTL).
-        self.token_cache.forget(token_hash);
+        // The rotation itself reads the database; what changes is the token's consumed_at,
+        // which another process's copy (introspection) must not miss.
         let result = self.tokens.rotate_refresh(token_hash, client_id, now).await;
-        self.token_cache.forget(token_hash);
+        if matches!(result, Ok(RefreshRotation::Rotated(..))) {
+            self.changed(Kind::Tokens);
+        }
         result
     }
 
@@ -260,10 +267,9 @@ impl SessionRepo for Cached {
         // Saves of one session are not ordered against each other here, so the entry is dropped
         // first and written only if nothing else touched the cache meanwhile.
         self.session_cache.forget(id);
-        let epoch = self.session_cache.epoch();
         self.sessions.save(id, data, expires_at).await?;
-        self.session_cache
-            .put_read(id, (data.to_vec(), expires_at), epoch);
+        // Another process serving the same browser must not keep the old contents.
+        self.changed(Kind::Sessions);
         Ok(())
     }
 

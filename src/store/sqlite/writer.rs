@@ -17,6 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most requests taken into one transaction; bounds a transaction's size and latency.
 const MAX_BATCH: usize = 256;
+/// Requests waiting for the writer at most; beyond it writers wait for room, so a burst larger
+/// than the disk can absorb slows callers down instead of growing memory without limit.
+const MAX_QUEUED: usize = 4096;
 
 pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 /// Told whether the batch committed (Err carries the reason).
@@ -40,7 +43,7 @@ enum Request {
 
 #[derive(Clone)]
 pub(super) struct Writer {
-    tx: mpsc::UnboundedSender<Request>,
+    tx: mpsc::Sender<Request>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -67,7 +70,7 @@ impl Writer {
     /// The connection is the writer's alone for its whole life: handing a pooled connection back
     /// and forth costs more than the writes themselves.
     pub(super) async fn spawn(options: SqliteConnectOptions) -> anyhow::Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MAX_QUEUED);
         let conn = SqliteConnection::connect_with(&options).await?;
         tokio::spawn(run(conn, rx));
         Ok(Self { tx })
@@ -78,6 +81,7 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Insert(rows, tx))
+            .await
             .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
@@ -85,7 +89,7 @@ impl Writer {
     /// Commits what is queued and closes the connection; later writes fail.
     pub(super) async fn close(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Request::Close(tx)).is_ok() {
+        if self.tx.send(Request::Close(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -112,7 +116,10 @@ impl Writer {
                 }) as Reply
             })
         });
-        self.tx.send(Request::Job(job)).map_err(|_| closed())?;
+        self.tx
+            .send(Request::Job(job))
+            .await
+            .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 }
@@ -146,7 +153,7 @@ pub(super) async fn end_savepoint<R>(
     result
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
     let mut closing = None;
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::new();
@@ -267,7 +274,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<
     rows::execute(conn, &sql, args).await.map_err(|e| {
         write_err(
             e,
-            |message| format!("row ({message})"),
+            |which| StoreError::Conflict(which.map_or("row", |u| u.noun()).to_owned()),
             || "client, user or grant of the row".into(),
         )
     })?;
@@ -279,6 +286,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<
 /// prepared statements of the shapes that recur (SQLite parses them once, not once per batch).
 mod rows {
     use super::{BoxFuture, Row};
+    use crate::domain::RequestedClaims;
     use sqlx::sqlite::{SqliteArguments, SqliteQueryResult};
     use sqlx::{Arguments, SqliteConnection};
 
@@ -304,8 +312,8 @@ mod rows {
         }
         // Each table's statement, then its rows' values, in the same order.
         let tables: [(&str, usize, OfTable); 3] = [
-            (GRANTS, 10, |r| matches!(r, Row::Grant(_))),
-            (TOKENS, 10, |r| matches!(r, Row::Token(_))),
+            (GRANTS, 11, |r| matches!(r, Row::Grant(_))),
+            (TOKENS, 11, |r| matches!(r, Row::Token(_))),
             (AUDIT, 8, |r| matches!(r, Row::Audit(_))),
         ];
         for (head, columns, of_table) in tables {
@@ -333,6 +341,10 @@ mod rows {
         Ok((sql, args))
     }
 
+    fn claims_json(c: Option<&RequestedClaims>) -> anyhow::Result<Option<String>> {
+        Ok(c.map(serde_json::to_string).transpose()?)
+    }
+
     fn bind<'q>(args: &mut SqliteArguments<'q>, row: &'q Row) -> anyhow::Result<()> {
         let e = |e| anyhow::anyhow!("cannot bind a value: {e}");
         match row {
@@ -347,6 +359,7 @@ mod rows {
                 args.add(g.created_at).map_err(e)?;
                 args.add(g.expires_at).map_err(e)?;
                 args.add(g.revoked_at).map_err(e)?;
+                args.add(claims_json(g.claims.as_ref())?).map_err(e)?;
             }
             Row::Token(t) => {
                 args.add(t.token_hash.as_str()).map_err(e)?;
@@ -359,6 +372,7 @@ mod rows {
                 args.add(t.expires_at).map_err(e)?;
                 args.add(t.consumed_at).map_err(e)?;
                 args.add(t.revoked_at).map_err(e)?;
+                args.add(claims_json(t.claims.as_ref())?).map_err(e)?;
             }
             Row::Audit(a) => {
                 args.add(a.at).map_err(e)?;

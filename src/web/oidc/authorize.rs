@@ -184,7 +184,7 @@ async fn decide(
                     client_name: &client.name,
                     username: &user.username,
                     scopes: req
-                        .scopes
+                        .consent_scopes()
                         .iter()
                         .filter_map(|s| describe_scope(s))
                         .collect(),
@@ -222,8 +222,10 @@ async fn decide(
 fn describe_scope(s: &str) -> Option<&'static str> {
     Some(match s {
         "openid" => return None,
-        "profile" => "See your name and username",
+        "profile" => "See your name, username and profile details",
         "email" => "See your email address",
+        "phone" => "See your phone number",
+        "address" => "See your postal address",
         "groups" => "See the groups you belong to",
         "offline_access" => "Stay signed in when you are away",
         _ => "Other access to your account",
@@ -322,7 +324,7 @@ pub async fn consent(
             "the user denied access",
         ));
     }
-    authorize::record_consent(&state.oidc, &user.id, &client.id, &req.scopes).await?;
+    authorize::record_consent(&state.oidc, &user.id, &client.id, &req.consent_scopes()).await?;
     req.consent_done = true;
     decide(&state, &session, &client, req, Some(form.req)).await
 }

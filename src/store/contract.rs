@@ -1,30 +1,31 @@
-//! Tests of the SQLite backend against a real database file in a temporary directory.
+//! The repository contract: what every backend must do, checked through the traits alone, so
+//! the same tests run against SQLite today and PostgreSQL later. `KEYWAY_TEST_BACKEND` picks
+//! the backend (default `sqlite`, on a fresh file in a temporary directory).
 
-use super::SqliteStore;
 use crate::clock::UnixTime;
 use crate::domain::{
     AuditEvent, Grant, GrantType, NewClient, NewUser, SigningAlg, StoredToken, TokenKind, User,
 };
-use crate::store::{
-    AuditRepo, ClientRepo, Issued, MaintenanceRepo, RefreshRotation, SessionRepo, StoreError,
-    TokenRepo, UserRepo,
-};
-use std::sync::Arc;
+use crate::store::{Issued, RefreshRotation, Repos, StoreError};
 
 const NOW: UnixTime = 1_700_000_000;
 
-/// The store plus the directory that must outlive it.
+/// A backend's repositories, without the cache layer, and what must outlive them.
 struct Db {
-    store: SqliteStore,
+    repos: Repos,
     _dir: tempfile::TempDir,
 }
 
 async fn db() -> Db {
     let dir = tempfile::tempdir().unwrap();
-    // A missing subdirectory proves `open` creates the parent.
-    let url = format!("sqlite://{}/sub/keyway.db", dir.path().display());
-    let store = SqliteStore::open(&url).await.unwrap();
-    Db { store, _dir: dir }
+    let backend = std::env::var("KEYWAY_TEST_BACKEND").unwrap_or_else(|_| "sqlite".into());
+    let url = match backend.as_str() {
+        // A missing subdirectory proves `open` creates the parent.
+        "sqlite" => format!("sqlite://{}/sub/keyway.db", dir.path().display()),
+        other => panic!("KEYWAY_TEST_BACKEND={other}: no such backend"),
+    };
+    let repos = crate::store::open_backend(&url).await.unwrap();
+    Db { repos, _dir: dir }
 }
 
 fn new_user(name: &str) -> NewUser {
@@ -36,10 +37,8 @@ fn new_user(name: &str) -> NewUser {
     }
 }
 
-async fn user_and_client(store: &SqliteStore) -> (User, String) {
-    let user = UserRepo::create(store, &new_user("alice"), NOW)
-        .await
-        .unwrap();
+async fn user_and_client(repos: &Repos) -> (User, String) {
+    let user = repos.users.create(&new_user("alice"), NOW).await.unwrap();
     let client = NewClient {
         id: "rp".into(),
         name: "Relying party".into(),
@@ -53,7 +52,7 @@ async fn user_and_client(store: &SqliteStore) -> (User, String) {
         refresh_token_cap: 2,
         refresh_always: false,
     };
-    let created = ClientRepo::create(store, &client, NOW).await.unwrap();
+    let created = repos.clients.create(&client, NOW).await.unwrap();
     (user, created.id)
 }
 
@@ -69,6 +68,7 @@ fn grant(id: &str, user_id: &str, client_id: &str, created_at: UnixTime) -> Gran
         created_at,
         expires_at: created_at + 86_400,
         revoked_at: None,
+        claims: None,
     }
 }
 
@@ -84,19 +84,23 @@ fn token(hash: &str, kind: TokenKind, g: &Grant) -> StoredToken {
         expires_at: g.created_at + 3600,
         consumed_at: None,
         revoked_at: None,
+        claims: g.claims.clone(),
     }
 }
 
 #[tokio::test]
 async fn username_unique_ignoring_case() {
     let db = db().await;
-    let alice = UserRepo::create(&db.store, &new_user("alice"), NOW)
+    let alice = db
+        .repos
+        .users
+        .create(&new_user("alice"), NOW)
         .await
         .unwrap();
 
     let mut other = new_user("ALICE");
     other.email = Some("other@example.com".into());
-    let err = UserRepo::create(&db.store, &other, NOW).await.unwrap_err();
+    let err = db.repos.users.create(&other, NOW).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Conflict(m) if m.starts_with("username")),
         "{err:?}"
@@ -104,15 +108,13 @@ async fn username_unique_ignoring_case() {
 
     let mut same_email = new_user("bob");
     same_email.email = Some("Alice@Example.com".into());
-    let err = UserRepo::create(&db.store, &same_email, NOW)
-        .await
-        .unwrap_err();
+    let err = db.repos.users.create(&same_email, NOW).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Conflict(m) if m.starts_with("email")),
         "{err:?}"
     );
 
-    let found = db.store.by_username("Alice").await.unwrap();
+    let found = db.repos.users.by_username("Alice").await.unwrap();
     assert_eq!(found, Some(alice));
 }
 
@@ -130,59 +132,63 @@ fn new_grant_with_access(g: &Grant, hash: &str) -> Issued {
 #[tokio::test]
 async fn issuing_under_an_existing_grant_id_conflicts_and_writes_nothing() {
     let db = db().await;
-    let (user, client) = user_and_client(&db.store).await;
+    let (user, client) = user_and_client(&db.repos).await;
     let g = grant("g1", &user.id, &client, NOW);
-    db.store
+    db.repos
+        .tokens
         .save_issued(new_grant_with_access(&g, "first"))
         .await
         .unwrap();
     let err = db
-        .store
+        .repos
+        .tokens
         .save_issued(new_grant_with_access(&g, "second"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(db.store.token("first").await.unwrap().is_some());
-    assert!(db.store.token("second").await.unwrap().is_none());
+    assert!(db.repos.tokens.token("first").await.unwrap().is_some());
+    assert!(db.repos.tokens.token("second").await.unwrap().is_none());
 
     // The same statement shape, prepared and cached, works right after the failure.
     let g2 = grant("g2", &user.id, &client, NOW);
-    db.store
+    db.repos
+        .tokens
         .save_issued(new_grant_with_access(&g2, "third"))
         .await
         .unwrap();
-    assert!(db.store.token("third").await.unwrap().is_some());
+    assert!(db.repos.tokens.token("third").await.unwrap().is_some());
 }
 
 /// Requests committed together: one conflicting request fails alone, the others are written.
 #[tokio::test]
 async fn a_conflict_in_a_batch_fails_only_its_own_request() {
     let db = db().await;
-    let (user, client) = user_and_client(&db.store).await;
+    let (user, client) = user_and_client(&db.repos).await;
     let taken = grant("taken", &user.id, &client, NOW);
-    db.store.create_grant(&taken).await.unwrap();
+    db.repos.tokens.create_grant(&taken).await.unwrap();
     let issued =
         |id: &str, hash: &str| new_grant_with_access(&grant(id, &user.id, &client, NOW), hash);
     let (a, b, c) = tokio::join!(
-        db.store.save_issued(issued("ga", "ta")),
-        db.store.save_issued(issued("taken", "tb")),
-        db.store.save_issued(issued("gc", "tc")),
+        db.repos.tokens.save_issued(issued("ga", "ta")),
+        db.repos.tokens.save_issued(issued("taken", "tb")),
+        db.repos.tokens.save_issued(issued("gc", "tc")),
     );
     a.unwrap();
     assert!(matches!(b, Err(StoreError::Conflict(_))), "{b:?}");
     c.unwrap();
-    assert!(db.store.token("ta").await.unwrap().is_some());
-    assert!(db.store.token("tb").await.unwrap().is_none());
-    assert!(db.store.token("tc").await.unwrap().is_some());
+    assert!(db.repos.tokens.token("ta").await.unwrap().is_some());
+    assert!(db.repos.tokens.token("tb").await.unwrap().is_none());
+    assert!(db.repos.tokens.token("tc").await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn refresh_rotates_once_then_reports_replay() {
     let db = db().await;
-    let (user, client) = user_and_client(&db.store).await;
+    let (user, client) = user_and_client(&db.repos).await;
     let g = grant("g1", &user.id, &client, NOW);
-    db.store.create_grant(&g).await.unwrap();
-    db.store
+    db.repos.tokens.create_grant(&g).await.unwrap();
+    db.repos
+        .tokens
         .insert_tokens(&[
             token("r1", TokenKind::Refresh, &g),
             token("a1", TokenKind::Access, &g),
@@ -192,13 +198,15 @@ async fn refresh_rotates_once_then_reports_replay() {
 
     // Another client's presentation neither rotates nor consumes the token.
     let foreign = db
-        .store
+        .repos
+        .tokens
         .rotate_refresh("r1", "other-client", NOW + 4)
         .await
         .unwrap();
     assert!(matches!(foreign, RefreshRotation::Unknown), "{foreign:?}");
     let first = db
-        .store
+        .repos
+        .tokens
         .rotate_refresh("r1", &client, NOW + 5)
         .await
         .unwrap();
@@ -207,7 +215,8 @@ async fn refresh_rotates_once_then_reports_replay() {
         "{first:?}"
     );
     let second = db
-        .store
+        .repos
+        .tokens
         .rotate_refresh("r1", &client, NOW + 6)
         .await
         .unwrap();
@@ -217,7 +226,8 @@ async fn refresh_rotates_once_then_reports_replay() {
     );
     // An access token is never a refresh token, whatever its hash.
     let access = db
-        .store
+        .repos
+        .tokens
         .rotate_refresh("a1", &client, NOW + 6)
         .await
         .unwrap();
@@ -227,12 +237,13 @@ async fn refresh_rotates_once_then_reports_replay() {
 #[tokio::test]
 async fn revoke_grant_revokes_its_tokens() {
     let db = db().await;
-    let (user, client) = user_and_client(&db.store).await;
+    let (user, client) = user_and_client(&db.repos).await;
     let g = grant("g1", &user.id, &client, NOW);
     let other = grant("g2", &user.id, &client, NOW);
-    db.store.create_grant(&g).await.unwrap();
-    db.store.create_grant(&other).await.unwrap();
-    db.store
+    db.repos.tokens.create_grant(&g).await.unwrap();
+    db.repos.tokens.create_grant(&other).await.unwrap();
+    db.repos
+        .tokens
         .insert_tokens(&[
             token("r1", TokenKind::Refresh, &g),
             token("a1", TokenKind::Access, &g),
@@ -241,19 +252,20 @@ async fn revoke_grant_revokes_its_tokens() {
         .await
         .unwrap();
 
-    db.store.revoke_grant("g1", NOW + 10).await.unwrap();
+    db.repos.tokens.revoke_grant("g1", NOW + 10).await.unwrap();
 
-    let revoked = db.store.grant("g1").await.unwrap().unwrap();
+    let revoked = db.repos.tokens.grant("g1").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(NOW + 10));
     for hash in ["r1", "a1"] {
-        let t = db.store.token(hash).await.unwrap().unwrap();
+        let t = db.repos.tokens.token(hash).await.unwrap().unwrap();
         assert_eq!(t.revoked_at, Some(NOW + 10), "{hash}");
     }
-    let untouched = db.store.token("r2").await.unwrap().unwrap();
+    let untouched = db.repos.tokens.token("r2").await.unwrap().unwrap();
     assert_eq!(untouched.revoked_at, None);
     // A revoked refresh token presented again is a replay, not a rotation.
     let again = db
-        .store
+        .repos
+        .tokens
         .rotate_refresh("r1", &g.client_id, NOW + 11)
         .await
         .unwrap();
@@ -263,30 +275,32 @@ async fn revoke_grant_revokes_its_tokens() {
 #[tokio::test]
 async fn cap_refresh_grants_revokes_the_oldest() {
     let db = db().await;
-    let (user, client) = user_and_client(&db.store).await;
+    let (user, client) = user_and_client(&db.repos).await;
     for (i, id) in ["old", "mid", "new"].into_iter().enumerate() {
         let g = grant(id, &user.id, &client, NOW + i as i64);
-        db.store.create_grant(&g).await.unwrap();
+        db.repos.tokens.create_grant(&g).await.unwrap();
         let hash = format!("r-{id}");
-        db.store
+        db.repos
+            .tokens
             .insert_tokens(&[token(&hash, TokenKind::Refresh, &g)])
             .await
             .unwrap();
     }
 
-    db.store
+    db.repos
+        .tokens
         .cap_refresh_grants(&client, &user.id, 2, NOW + 100)
         .await
         .unwrap();
 
     let revoked = |id: &'static str| {
-        let store = &db.store;
+        let store = &db.repos.tokens;
         async move { store.grant(id).await.unwrap().unwrap().revoked_at.is_some() }
     };
     assert!(revoked("old").await);
     assert!(!revoked("mid").await);
     assert!(!revoked("new").await);
-    let t = db.store.token("r-old").await.unwrap().unwrap();
+    let t = db.repos.tokens.token("r-old").await.unwrap().unwrap();
     assert_eq!(t.revoked_at, Some(NOW + 100));
 }
 
@@ -294,33 +308,41 @@ async fn cap_refresh_grants_revokes_the_oldest() {
 async fn session_expires() {
     let db = db().await;
     assert!(
-        SessionRepo::create(&db.store, "s1", b"data", NOW + 10)
+        db.repos
+            .sessions
+            .create("s1", b"data", NOW + 10)
             .await
             .unwrap()
     );
     assert!(
-        !SessionRepo::create(&db.store, "s1", b"other", NOW + 10)
+        !db.repos
+            .sessions
+            .create("s1", b"other", NOW + 10)
             .await
             .unwrap()
     );
 
-    let live = db.store.load("s1", NOW + 9).await.unwrap();
+    let live = db.repos.sessions.load("s1", NOW + 9).await.unwrap();
     assert_eq!(live, Some((b"data".to_vec(), NOW + 10)));
-    assert_eq!(db.store.load("s1", NOW + 10).await.unwrap(), None);
+    assert_eq!(db.repos.sessions.load("s1", NOW + 10).await.unwrap(), None);
 
     // And the purge removes it for good.
-    assert_eq!(db.store.purge_expired(NOW + 10).await.unwrap(), 1);
+    assert_eq!(
+        db.repos.maintenance.purge_expired(NOW + 10).await.unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn concurrent_writers_do_not_get_busy() {
     let db = db().await;
-    let store = Arc::new(db.store.clone());
+    let store = db.repos.clone();
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
                 store
+                    .audit
                     .record(&AuditEvent {
                         at: NOW + i,
                         event: "signin".into(),
@@ -338,7 +360,7 @@ async fn concurrent_writers_do_not_get_busy() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let recent = store.recent(100).await.unwrap();
+    let recent = store.audit.recent(100).await.unwrap();
     assert_eq!(recent.len(), 50);
     assert_eq!(recent[0].at, NOW + 49, "newest first");
 }
@@ -355,14 +377,15 @@ fn cc_token(hash: &str, client_id: &str) -> StoredToken {
         expires_at: NOW + 60,
         consumed_at: None,
         revoked_at: None,
+        claims: None,
     }
 }
 
 #[tokio::test]
 async fn a_failing_insert_in_a_group_commit_fails_alone() {
     let db = db().await;
-    let (_, client_id) = user_and_client(&db.store).await;
-    let store = Arc::new(db.store.clone());
+    let (_, client_id) = user_and_client(&db.repos).await;
+    let store = db.repos.clone();
     let mut tasks = Vec::new();
     for i in 0..40 {
         let store = store.clone();
@@ -374,6 +397,7 @@ async fn a_failing_insert_in_a_group_commit_fails_alone() {
         };
         tasks.push(tokio::spawn(async move {
             let r = store
+                .tokens
                 .insert_tokens(&[cc_token(&format!("h{i}"), &client)])
                 .await;
             (i, r)
@@ -381,7 +405,7 @@ async fn a_failing_insert_in_a_group_commit_fails_alone() {
     }
     for t in tasks {
         let (i, r) = t.await.unwrap();
-        let stored = store.token(&format!("h{i}")).await.unwrap();
+        let stored = store.tokens.token(&format!("h{i}")).await.unwrap();
         if i % 7 == 3 {
             assert!(matches!(r, Err(StoreError::NotFound(_))), "{i}: {r:?}");
             assert!(stored.is_none());
@@ -399,9 +423,9 @@ async fn any_text_survives_the_batched_insert_path() {
     let odd = "x'); DROP TABLE users; -- \"quoted\" '' \\ ünïcødé ✓ end'";
     let with_nul = "x'); DROP TABLE users; -- \u{0}end";
     for (i, text) in [odd, with_nul].into_iter().enumerate() {
-        AuditRepo::record(
-            &db.store,
-            &AuditEvent {
+        db.repos
+            .audit
+            .record(&AuditEvent {
                 at: NOW + i as i64,
                 event: "signin".into(),
                 user_id: None,
@@ -410,15 +434,72 @@ async fn any_text_survives_the_batched_insert_path() {
                 user_agent: Some(text.into()),
                 outcome: "failure".into(),
                 detail: None,
-            },
-        )
-        .await
-        .unwrap();
-        let recent = db.store.recent(1).await.unwrap();
+            })
+            .await
+            .unwrap();
+        let recent = db.repos.audit.recent(1).await.unwrap();
         assert_eq!(recent[0].user_agent.as_deref(), Some(text));
     }
+    assert!(db.repos.users.list().await.is_ok(), "users table intact");
+}
+
+#[tokio::test]
+async fn a_second_grant_with_the_same_id_is_a_conflict() {
+    let db = db().await;
+    let (user, client) = user_and_client(&db.repos).await;
+    let g = grant("g1", &user.id, &client, NOW);
+    db.repos.tokens.create_grant(&g).await.unwrap();
+    let again = db.repos.tokens.create_grant(&g).await.unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+}
+
+#[tokio::test]
+async fn profiles_and_requested_claims_are_stored_whole() {
+    use crate::domain::{Address, Profile, RequestedClaims};
+    let db = db().await;
+    let (user, client) = user_and_client(&db.repos).await;
+    let mut changed = user.clone();
+    changed.name = Some("Alice Liddell".into());
+    changed.profile = Profile {
+        given_name: Some("Alice".into()),
+        birthdate: Some("0000-05-04".into()),
+        phone_number: Some("+441234567890".into()),
+        phone_number_verified: true,
+        address: Some(Address {
+            locality: Some("Oxford".into()),
+            country: Some("GB".into()),
+            ..Address::default()
+        }),
+        ..Profile::default()
+    };
+    let stored = db.repos.users.update(&changed, NOW + 5).await.unwrap();
+    assert_eq!(stored.updated_at, NOW + 5);
+    let read = db.repos.users.by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(read.profile, changed.profile);
+
+    // A taken email is a conflict naming it.
+    let other = db.repos.users.create(&new_user("bob"), NOW).await.unwrap();
+    let mut clash = other.clone();
+    clash.email = user.email.clone();
+    let e = db.repos.users.update(&clash, NOW).await.unwrap_err();
     assert!(
-        UserRepo::list(&db.store).await.is_ok(),
-        "users table intact"
+        matches!(&e, StoreError::Conflict(m) if m.starts_with("email")),
+        "{e:?}"
     );
+
+    let mut g = grant("g1", &user.id, &client, NOW);
+    g.claims = Some(RequestedClaims {
+        userinfo: vec!["given_name".into()],
+        id_token: vec!["email".into()],
+    });
+    db.repos
+        .tokens
+        .save_issued(new_grant_with_access(&g, "a1"))
+        .await
+        .unwrap();
+    let read = db.repos.tokens.grant("g1").await.unwrap().unwrap();
+    assert_eq!(read.claims, g.claims);
+    let t = db.repos.tokens.token("a1").await.unwrap().unwrap();
+    assert_eq!(t.claims, g.claims);
 }

@@ -1,0 +1,116 @@
+//! The audit log, the administrator setup token, and maintenance (purge, health, close).
+
+use super::rows::AuditRow;
+use super::writer::{self, Row};
+use super::{OrBackend, SqliteStore};
+use crate::clock::UnixTime;
+use crate::domain::AuditEvent;
+use crate::store::{AuditRepo, MaintenanceRepo, SetupRepo, StoreResult};
+use async_trait::async_trait;
+
+#[async_trait]
+impl AuditRepo for SqliteStore {
+    async fn record(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.batch.insert(vec![Row::Audit(event.clone())]).await
+    }
+
+    async fn recent(&self, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        let rows: Vec<AuditRow> =
+            sqlx::query_as("SELECT * FROM audit_events ORDER BY id DESC LIMIT ?")
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+                .or_backend()?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+}
+
+#[async_trait]
+impl SetupRepo for SqliteStore {
+    async fn replace_admin_setup_token(
+        &self,
+        token_hash: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::begin_savepoint(conn).await?;
+                let r: StoreResult<()> = async {
+                    sqlx::query("DELETE FROM admin_setup_tokens")
+                        .execute(&mut *conn)
+                        .await
+                        .or_backend()?;
+                    sqlx::query(
+                        "INSERT INTO admin_setup_tokens (token_hash, expires_at) VALUES (?, ?)",
+                    )
+                    .bind(&token_hash)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    Ok(())
+                }
+                .await;
+                writer::end_savepoint(conn, r).await
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl MaintenanceRepo for SqliteStore {
+    async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64> {
+        // Tokens of expired grants are deleted explicitly (not left to the cascade) so that they
+        // are counted: SQLite does not count rows removed by foreign-key actions.
+        const STATEMENTS: [&str; 4] = [
+            "DELETE FROM tokens WHERE expires_at <= ?1 \
+             OR grant_id IN (SELECT id FROM grants WHERE expires_at <= ?1)",
+            "DELETE FROM grants WHERE expires_at <= ?1",
+            "DELETE FROM sessions WHERE expires_at <= ?1",
+            "DELETE FROM admin_setup_tokens WHERE expires_at <= ?1",
+        ];
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::begin_savepoint(conn).await?;
+                let r: StoreResult<u64> = async {
+                    let mut removed = 0;
+                    for sql in STATEMENTS {
+                        removed += sqlx::query(sql)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await
+                            .or_backend()?
+                            .rows_affected();
+                    }
+                    Ok(removed)
+                }
+                .await;
+                writer::end_savepoint(conn, r).await
+            })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .or_backend()?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.batch.close().await;
+        // Fold the WAL into the database file so a copy of the file alone is complete.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.admin)
+            .await
+        {
+            tracing::warn!(error = %e, "final WAL checkpoint failed");
+        }
+        self.admin.close().await;
+        self.reader.close().await;
+    }
+}

@@ -1,0 +1,150 @@
+//! Clients (relying parties) and the consents users gave them.
+
+use super::rows::{ClientRow, json_text};
+use super::{OrBackend, SqliteStore, write_err};
+use crate::clock::UnixTime;
+use crate::domain::{Client, NewClient};
+use crate::store::{ClientRepo, ConsentRepo, StoreError, StoreResult, Unique};
+use async_trait::async_trait;
+
+#[async_trait]
+impl ClientRepo for SqliteStore {
+    async fn create(&self, client: &NewClient, now: UnixTime) -> StoreResult<Client> {
+        let row = Client {
+            id: client.id.clone(),
+            name: client.name.clone(),
+            secret_hash: client.secret_hash.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            first_party: client.first_party,
+            id_token_alg: client.id_token_alg,
+            refresh_token_cap: client.refresh_token_cap,
+            refresh_always: client.refresh_always,
+            created_at: now,
+        };
+        let lists = [
+            json_text(&row.redirect_uris)?,
+            json_text(&row.post_logout_redirect_uris)?,
+            json_text(&row.grant_types)?,
+            json_text(&row.scopes)?,
+        ];
+        let r = row.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let [redirect_uris, post_logout, grant_types, scopes] = lists;
+                sqlx::query(
+                    "INSERT INTO clients (id, name, secret_hash, redirect_uris, \
+                     post_logout_redirect_uris, grant_types, scopes, first_party, id_token_alg, \
+                     refresh_token_cap, refresh_always, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&r.id)
+                .bind(&r.name)
+                .bind(&r.secret_hash)
+                .bind(redirect_uris)
+                .bind(post_logout)
+                .bind(grant_types)
+                .bind(scopes)
+                .bind(r.first_party)
+                .bind(r.id_token_alg.as_str())
+                .bind(i64::from(r.refresh_token_cap))
+                .bind(r.refresh_always)
+                .bind(r.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| {
+                    write_err(e, |_| Unique::ClientId.conflict(&r.id), || "client".into())
+                })?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(row)
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<Client>> {
+        let row: Option<ClientRow> = sqlx::query_as("SELECT * FROM clients WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .or_backend()?;
+        row.map(Client::try_from).transpose()
+    }
+
+    async fn list(&self) -> StoreResult<Vec<Client>> {
+        let rows: Vec<ClientRow> =
+            sqlx::query_as("SELECT * FROM clients ORDER BY created_at, name")
+                .fetch_all(&self.reader)
+                .await
+                .or_backend()?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Grants, tokens and consents go with it through ON DELETE CASCADE.
+                let done = sqlx::query("DELETE FROM clients WHERE id = ?")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("client {id:?}")));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ConsentRepo for SqliteStore {
+    async fn get(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await
+            .or_backend()
+    }
+
+    async fn put(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let (user_id, client_id, scope) =
+            (user_id.to_owned(), client_id.to_owned(), scope.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO consents (user_id, client_id, scope, updated_at) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id) \
+                     DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+                )
+                .bind(&user_id)
+                .bind(&client_id)
+                .bind(&scope)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| {
+                    write_err(
+                        e,
+                        |_| StoreError::Conflict("consent".into()),
+                        || format!("user {user_id:?} or client {client_id:?}"),
+                    )
+                })?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,242 @@
+//! Rows as SQLite returns them (`sqlx::FromRow`), and their conversion into domain types, which
+//! know nothing of storage. Column lists remain only for the batched INSERTs of `writer.rs`.
+
+use super::OrBackend;
+use crate::domain::{
+    AuditEvent, Client, Grant, GrantType, SigningAlg, StoredToken, TokenKind, User,
+};
+use crate::store::{StoreResult, StoredKey};
+use anyhow::Context as _;
+
+macro_rules! grant_cols {
+    () => {
+        "id, user_id, client_id, scope, auth_time, amr, sid, created_at, expires_at, revoked_at, \
+         claims"
+    };
+}
+
+macro_rules! token_cols {
+    () => {
+        "token_hash, kind, grant_id, client_id, user_id, scope, created_at, expires_at, \
+         consumed_at, revoked_at, claims"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    id: String,
+    username: String,
+    email: Option<String>,
+    email_verified: bool,
+    name: Option<String>,
+    /// JSON.
+    profile: String,
+    is_admin: bool,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: UserRow) -> StoreResult<Self> {
+        Ok(User {
+            profile: json(&r.profile, "profile")?,
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            email_verified: r.email_verified,
+            name: r.name,
+            is_admin: r.is_admin,
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Optional JSON, e.g. requested claims.
+fn json_opt<T: serde::de::DeserializeOwned>(
+    text: Option<&str>,
+    column: &str,
+) -> StoreResult<Option<T>> {
+    text.map(|t| json(t, column)).transpose()
+}
+
+/// Lists are stored as JSON text.
+#[derive(sqlx::FromRow)]
+pub(super) struct ClientRow {
+    id: String,
+    name: String,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scopes: String,
+    first_party: bool,
+    id_token_alg: String,
+    refresh_token_cap: i64,
+    refresh_always: bool,
+    created_at: i64,
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
+    serde_json::from_str(text)
+        .with_context(|| format!("column {column} holds invalid JSON"))
+        .or_backend()
+}
+
+pub(super) fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).or_backend()
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: ClientRow) -> StoreResult<Self> {
+        Ok(Client {
+            redirect_uris: json(&r.redirect_uris, "redirect_uris")?,
+            post_logout_redirect_uris: json(
+                &r.post_logout_redirect_uris,
+                "post_logout_redirect_uris",
+            )?,
+            grant_types: json::<Vec<GrantType>>(&r.grant_types, "grant_types")?,
+            scopes: json(&r.scopes, "scopes")?,
+            id_token_alg: SigningAlg::parse(&r.id_token_alg)
+                .with_context(|| format!("unknown id_token_alg {:?}", r.id_token_alg))
+                .or_backend()?,
+            refresh_token_cap: u32::try_from(r.refresh_token_cap)
+                .with_context(|| format!("refresh_token_cap out of range: {}", r.refresh_token_cap))
+                .or_backend()?,
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            first_party: r.first_party,
+            refresh_always: r.refresh_always,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct GrantRow {
+    id: String,
+    user_id: String,
+    client_id: String,
+    scope: String,
+    auth_time: i64,
+    amr: String,
+    sid: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    claims: Option<String>,
+}
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: GrantRow) -> StoreResult<Self> {
+        Ok(Grant {
+            claims: json_opt(r.claims.as_deref(), "claims")?,
+            id: r.id,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            scope: r.scope,
+            auth_time: r.auth_time,
+            amr: r.amr,
+            sid: r.sid,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenRow {
+    token_hash: String,
+    kind: String,
+    grant_id: Option<String>,
+    client_id: String,
+    user_id: Option<String>,
+    scope: String,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+    revoked_at: Option<i64>,
+    claims: Option<String>,
+}
+
+impl TryFrom<TokenRow> for StoredToken {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: TokenRow) -> StoreResult<Self> {
+        Ok(StoredToken {
+            kind: TokenKind::parse(&r.kind)
+                .with_context(|| format!("unknown token kind {:?}", r.kind))
+                .or_backend()?,
+            token_hash: r.token_hash,
+            grant_id: r.grant_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            scope: r.scope,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            consumed_at: r.consumed_at,
+            revoked_at: r.revoked_at,
+            claims: json_opt(r.claims.as_deref(), "claims")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct KeyRow {
+    kid: String,
+    alg: String,
+    sealed_private_key: Vec<u8>,
+    public_jwk: String,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl From<KeyRow> for StoredKey {
+    fn from(r: KeyRow) -> Self {
+        StoredKey {
+            kid: r.kid,
+            alg: r.alg,
+            sealed_private_key: r.sealed_private_key,
+            public_jwk: r.public_jwk,
+            created_at: r.created_at,
+            retired_at: r.retired_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    at: i64,
+    event: String,
+    user_id: Option<String>,
+    client_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    outcome: String,
+    detail: Option<String>,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        AuditEvent {
+            at: r.at,
+            event: r.event,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            outcome: r.outcome,
+            detail: r.detail,
+        }
+    }
+}

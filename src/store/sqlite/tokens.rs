@@ -1,0 +1,211 @@
+//! Grants and the access and refresh tokens issued under them.
+
+use super::rows::{GrantRow, TokenRow};
+use super::writer::{self, Row};
+use super::{OrBackend, SqliteStore};
+use crate::clock::UnixTime;
+use crate::domain::{Grant, StoredToken};
+use crate::store::{Issued, RefreshRotation, StoreResult, TokenRepo};
+use async_trait::async_trait;
+use sqlx::SqliteConnection;
+
+/// Keeps the newest `cap` grants with a live refresh token for (client, user); revokes the rest.
+async fn revoke_excess_grants(
+    conn: &mut SqliteConnection,
+    client_id: &str,
+    user_id: &str,
+    cap: u32,
+    now: UnixTime,
+) -> StoreResult<()> {
+    // Newest first, skipping the `cap` to keep: the rest is revoked. The ids are read first
+    // because revoking changes which grants match.
+    let excess: Vec<String> = sqlx::query_scalar(
+        "SELECT g.id FROM grants g \
+         WHERE g.client_id = ? AND g.user_id = ? AND g.revoked_at IS NULL \
+           AND EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id AND t.kind = 'refresh' \
+                       AND t.consumed_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > ?) \
+         ORDER BY g.created_at DESC, g.rowid DESC \
+         LIMIT -1 OFFSET ?",
+    )
+    .bind(client_id)
+    .bind(user_id)
+    .bind(now)
+    .bind(i64::from(cap))
+    .fetch_all(&mut *conn)
+    .await
+    .or_backend()?;
+    for id in &excess {
+        revoke_grant_in(&mut *conn, id, now).await?;
+    }
+    Ok(())
+}
+
+/// Revokes a grant and its tokens inside the caller's transaction.
+async fn revoke_grant_in(conn: &mut SqliteConnection, id: &str, now: UnixTime) -> StoreResult<()> {
+    // An earlier revocation time is kept: it records when the grant first stopped being valid.
+    sqlx::query("UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .or_backend()?;
+    sqlx::query("UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .or_backend()?;
+    Ok(())
+}
+
+async fn grant_in(conn: &mut SqliteConnection, id: &str) -> StoreResult<Option<Grant>> {
+    let row: Option<GrantRow> = sqlx::query_as("SELECT * FROM grants WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .or_backend()?;
+    row.map(Grant::try_from).transpose()
+}
+
+/// Consumes a live refresh token of `client_id`, or says why it cannot be.
+async fn rotate_in(
+    conn: &mut SqliteConnection,
+    token_hash: &str,
+    client_id: &str,
+    now: UnixTime,
+) -> StoreResult<RefreshRotation> {
+    // The conditional UPDATE decides, so two concurrent rotations cannot both succeed. The
+    // client is part of the condition, so another client's presentation consumes nothing.
+    // fetch_all: the statement runs to its end (token_hash is the key: one row at most).
+    let consumed: Vec<TokenRow> = sqlx::query_as(
+        "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND client_id = ? \
+         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL RETURNING *",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .bind(client_id)
+    .fetch_all(&mut *conn)
+    .await
+    .or_backend()?;
+    if let Some(row) = consumed.into_iter().next() {
+        let token = StoredToken::try_from(row)?;
+        let grant = match &token.grant_id {
+            Some(id) => grant_in(conn, id).await?.map(Box::new),
+            None => None,
+        };
+        return Ok(RefreshRotation::Rotated(token, grant));
+    }
+    let earlier: Option<TokenRow> = sqlx::query_as(
+        "SELECT * FROM tokens WHERE token_hash = ? AND client_id = ? AND kind = 'refresh'",
+    )
+    .bind(token_hash)
+    .bind(client_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .or_backend()?;
+    Ok(match earlier {
+        Some(row) => RefreshRotation::Replayed(StoredToken::try_from(row)?),
+        None => RefreshRotation::Unknown,
+    })
+}
+
+#[async_trait]
+impl TokenRepo for SqliteStore {
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
+        self.batch.insert(vec![Row::Grant(grant.clone())]).await
+    }
+
+    async fn save_issued(&self, issued: Issued) -> StoreResult<()> {
+        let mut rows = Vec::with_capacity(issued.tokens.len() + 2);
+        rows.extend(issued.grant.map(Row::Grant));
+        rows.extend(issued.tokens.into_iter().map(Row::Token));
+        rows.extend(issued.audit.map(Row::Audit));
+        self.batch.insert(rows).await
+    }
+
+    async fn grant(&self, id: &str) -> StoreResult<Option<Grant>> {
+        let row: Option<GrantRow> = sqlx::query_as("SELECT * FROM grants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .or_backend()?;
+        row.map(Grant::try_from).transpose()
+    }
+
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::begin_savepoint(conn).await?;
+                let r = revoke_grant_in(conn, &id, now).await;
+                writer::end_savepoint(conn, r).await
+            })
+        })
+        .await
+    }
+
+    async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()> {
+        self.batch
+            .insert(tokens.iter().cloned().map(Row::Token).collect())
+            .await
+    }
+
+    async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>> {
+        let row: Option<TokenRow> = sqlx::query_as("SELECT * FROM tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await
+            .or_backend()?;
+        row.map(StoredToken::try_from).transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<RefreshRotation> {
+        let (token_hash, client_id) = (token_hash.to_owned(), client_id.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move { rotate_in(conn, &token_hash, &client_id, now).await })
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        // Revoking an unknown or already revoked token succeeds (RFC 7009 §2.2).
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(&token_hash)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn cap_refresh_grants(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        cap: u32,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let (client_id, user_id) = (client_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::begin_savepoint(conn).await?;
+                let r = revoke_excess_grants(conn, &client_id, &user_id, cap, now).await;
+                writer::end_savepoint(conn, r).await
+            })
+        })
+        .await
+    }
+}
