@@ -15,6 +15,7 @@ mod csrf;
 mod discovery;
 mod logout;
 mod ops;
+mod serve;
 mod signin;
 mod storage;
 mod token;
