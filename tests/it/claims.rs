@@ -197,16 +197,7 @@ async fn refreshed_access_tokens_keep_the_claims_request() {
         )
         .await;
     let refreshed: Value = app
-        .token(
-            &rp.info,
-            &[
-                ("grant_type", "refresh_token"),
-                (
-                    "refresh_token",
-                    signed_in.tokens.refresh_token().unwrap().secret(),
-                ),
-            ],
-        )
+        .refresh(&rp.info, signed_in.tokens.refresh_token().unwrap().secret())
         .await
         .json()
         .await
@@ -321,14 +312,7 @@ async fn claims_asked_for_individually_need_the_same_consent_as_their_scope() {
     ));
     let res = browser.get(&url).send().await.unwrap();
     let resume = app.sign_in_at(&browser, &location(&res), "alice").await;
-    let page = browser
-        .get(app.url(&resume))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&browser, &resume).await;
     assert!(page.contains("See your email address"), "{page}");
     assert!(page.contains("See your phone number"), "{page}");
     assert!(!page.contains("postal address"), "{page}");

@@ -58,13 +58,7 @@ async fn a_client_deleted_by_the_cli_loses_its_tokens_at_once() {
 
     assert_eq!(userinfo_status(&app, access).await, 401);
     let refresh = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(&client, t["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(
         refresh.status(),
@@ -88,13 +82,7 @@ async fn a_user_disabled_by_the_cli_is_refused_at_once() {
 
     assert_eq!(userinfo_status(&app, access).await, 401);
     let refresh = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ],
-        )
+        .refresh(&client, t["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(refresh.status(), 400);
     let body: Value = refresh.json().await.unwrap();

@@ -10,14 +10,7 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
     app.user("alice").await;
     let browser = http_client();
     // A signed-in browser with a live session and a real token, so that only the token differs.
-    let page = browser
-        .get(app.url(urls::SIGNIN))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&browser, urls::SIGNIN).await;
     let signed_in = browser
         .post(app.url(urls::SIGNIN))
         .form(&[
@@ -65,13 +58,6 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
         assert!(swept.contains(&form), "{form} not swept: {swept:?}");
     }
     // Still signed in: no refused POST signed the browser out.
-    let home = browser
-        .get(app.url(urls::HOME))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = app.page(&browser, urls::HOME).await;
     assert!(home.contains("signed in as"), "{home}");
 }

@@ -302,6 +302,30 @@ impl TestApp {
         .await
     }
 
+    /// The body of GET `path` in `browser`.
+    pub async fn page(&self, browser: &reqwest::Client, path: &str) -> String {
+        browser
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// POST /token with the refresh_token grant (client_secret_basic).
+    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
+        self.token(
+            client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
     /// POST /token with client_secret_basic.
     pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
         let mut req = self.http.post(self.url("/token")).form(form);
