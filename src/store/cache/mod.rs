@@ -6,6 +6,10 @@
 //! end a session) publishes a new generation for that kind of row, and every cached read first
 //! compares the generations with the last ones it saw, dropping a kind's entries when its
 //! generation moved. Entries expire on the injected clock; the limit only bounds memory.
+//!
+//! SQLite's feed is a small shared file (`sqlite/changes.rs`). PostgreSQL's will be
+//! LISTEN/NOTIFY: `publish` sends a NOTIFY per kind after the commit, and a listening
+//! connection bumps in-memory generations that `current` reads without a round trip.
 
 mod repos;
 mod ttl;
