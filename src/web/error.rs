@@ -155,6 +155,16 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let ctx = crate::web::middleware::current_request();
         match self {
+            // A JSON endpoint never answers with a page: a refusal there is an RFC 6749 error.
+            AppError::Page {
+                status, message, ..
+            } if ctx.json => AppError::OAuth {
+                status,
+                error: "invalid_request",
+                description: message,
+                basic_challenge: false,
+            }
+            .into_response(),
             AppError::Page {
                 status,
                 title,
