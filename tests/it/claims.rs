@@ -48,9 +48,13 @@ async fn setup() -> (TestApp, Rp) {
 
 /// The raw UserInfo document.
 async fn userinfo(app: &TestApp, signed_in: &SignedIn) -> Value {
+    userinfo_for(app, signed_in.tokens.access_token().secret()).await
+}
+
+async fn userinfo_for(app: &TestApp, access_token: &str) -> Value {
     app.http
         .get(app.url("/userinfo"))
-        .bearer_auth(signed_in.tokens.access_token().secret())
+        .bearer_auth(access_token)
         .send()
         .await
         .unwrap()
@@ -202,16 +206,7 @@ async fn refreshed_access_tokens_keep_the_claims_request() {
         .json()
         .await
         .unwrap();
-    let info: Value = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(refreshed["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = userinfo_for(&app, refreshed["access_token"].as_str().unwrap()).await;
     assert_eq!(info["given_name"], "Alice", "{info}");
 }
 
