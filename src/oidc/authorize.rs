@@ -312,7 +312,7 @@ pub fn validate(
 impl AuthRequest {
     /// What the user consents to: the granted scopes, and the scopes that would release each
     /// claim asked for with the claims parameter (asking for `email` alone needs the same
-    /// consent as the `email` scope).
+    /// consent as the `email` scope). In the order of `OIDC_SCOPES`, for the consent page.
     pub fn consent_scopes(&self) -> Vec<String> {
         let mut all = self.scopes.clone();
         if let Some(c) = &self.claims {
@@ -322,7 +322,7 @@ impl AuthRequest {
                 }
             }
         }
-        all.sort();
+        all.sort_by_key(|s| OIDC_SCOPES.iter().position(|x| x == s));
         all.dedup();
         all
     }
