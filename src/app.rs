@@ -100,6 +100,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
     let code_key = sealing.derive("keyway authorization codes v1")?;
+    let csrf_key = sealing.derive_mac("keyway csrf tokens v1")?;
     let keys = Keys::init(
         repos.keys.clone(),
         sealing,
@@ -132,6 +133,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         audit,
         clock: clock.clone(),
         session_absolute: config.lifetimes.session_absolute as i64,
+        csrf_key,
     };
     Ok(AppState::new(Shared {
         config: Arc::new(config),

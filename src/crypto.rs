@@ -172,6 +172,11 @@ impl SealingKey {
         Ok(SealingKey::from_bytes(bytes))
     }
 
+    /// A MAC key for one purpose, derived like `derive`.
+    pub fn derive_mac(&self, label: &str) -> anyhow::Result<MacKey> {
+        Ok(MacKey(self.derive(label)?.bytes))
+    }
+
     /// nonce (12 bytes) || ciphertext || tag (16 bytes); `aad` binds the blob to its row.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
         let nonce = random_bytes(12)?;
@@ -198,6 +203,32 @@ impl SealingKey {
         self.cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: rest, aad })
             .map_err(|_| anyhow::anyhow!("cannot decrypt a signing key: wrong secret key?"))
+    }
+}
+
+/// An HMAC-SHA256 key (RustCrypto `hmac`): tags that only the server can make, such as the
+/// CSRF token it derives from a session id instead of storing one.
+#[derive(Clone)]
+pub struct MacKey([u8; 32]);
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey(..)")
+    }
+}
+
+impl MacKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// HMAC-SHA256(key, data), base64url.
+    pub fn tag(&self, data: &[u8]) -> anyhow::Result<String> {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .map_err(|e| anyhow::anyhow!("HMAC key: {e}"))?;
+        mac.update(data);
+        Ok(b64url(&mac.finalize().into_bytes()))
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Authenticator {
     pub clock: Arc<dyn Clock>,
     /// No browser session outlives this many seconds.
     pub session_absolute: i64,
+    /// Derives each session's CSRF token from its id.
+    pub csrf_key: crate::crypto::MacKey,
 }
 
 impl std::fmt::Debug for Authenticator {

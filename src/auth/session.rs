@@ -1,9 +1,13 @@
 //! Browser sessions: the tower-sessions store over our `SessionRepo`, and what a session holds
-//! (who signed in and how, the CSRF token, authorization requests waiting for sign-in or consent).
+//! (who signed in and how, authorization requests waiting for sign-in or consent).
+//!
+//! A copy of the database yields no live session: rows are keyed by the SHA-256 of the session
+//! id (only the cookie holds the id), and the CSRF token is not stored at all but derived from
+//! the id with a server key (HMAC), so neither can be read back from the file.
 
 use super::{Authenticated, Authenticator, CredentialResult};
 use crate::clock::Clock;
-use crate::crypto::{constant_time_eq, random_token};
+use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::domain::{AuditEvent, RequestMeta, User};
 use crate::oidc::authorize::AuthRequest;
 use crate::store::SessionRepo;
@@ -40,6 +44,11 @@ impl DbSessionStore {
     }
 }
 
+/// The row key of a session: never the id itself.
+fn row_key(id: &Id) -> String {
+    token_hash(&id.to_string())
+}
+
 fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
@@ -53,7 +62,7 @@ impl SessionStore for DbSessionStore {
         for _ in 0..4 {
             if self
                 .repo
-                .create(&record.id.to_string(), &data, self.expires_at())
+                .create(&row_key(&record.id), &data, self.expires_at())
                 .await
                 .map_err(backend)?
             {
@@ -68,7 +77,7 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_vec(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         self.repo
-            .save(&record.id.to_string(), &data, self.expires_at())
+            .save(&row_key(&record.id), &data, self.expires_at())
             .await
             .map_err(backend)
     }
@@ -76,7 +85,7 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let Some((data, _)) = self
             .repo
-            .load(&id.to_string(), self.clock.now())
+            .load(&row_key(id), self.clock.now())
             .await
             .map_err(backend)?
         else {
@@ -95,12 +104,13 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.repo.delete(&id.to_string()).await.map_err(backend)
+        self.repo.delete(&row_key(id)).await.map_err(backend)
     }
 }
 
 const AUTH: &str = "auth";
-const CSRF: &str = "csrf";
+/// When a session that has nothing else yet was created (it needs an id for its CSRF token).
+const CREATED: &str = "created";
 const PENDING: &str = "pending";
 /// Authorization requests one browser may have waiting at once (several tabs); oldest dropped.
 const MAX_PENDING: usize = 8;
@@ -158,8 +168,8 @@ pub async fn current(
 }
 
 /// Signs the browser session in as the authenticated user, whatever the method: a new session
-/// id (against fixation), `amr` and `auth_time` kept for the ID token, a new CSRF token, and
-/// the sign-in audited.
+/// id (against fixation, and with it a new CSRF token), `amr` and `auth_time` kept for the ID
+/// token, and the sign-in audited.
 pub async fn start(
     session: &Session,
     auth: &Authenticator,
@@ -183,7 +193,6 @@ pub async fn start(
         seen_at: now,
     };
     session.insert(AUTH, &signed_in).await?;
-    session.insert(CSRF, random_token()?).await?;
     let methods: Vec<&str> = who.amr.iter().map(|m| m.name()).collect();
     auth.audit
         .record(AuditEvent {
@@ -205,23 +214,34 @@ pub async fn end(session: &Session) -> CredentialResult<()> {
     Ok(session.flush().await?)
 }
 
-/// This session's CSRF token, created on first use (synchronizer token pattern).
-pub async fn csrf_token(session: &Session) -> CredentialResult<String> {
-    if let Some(t) = session.get::<String>(CSRF).await? {
-        return Ok(t);
-    }
-    let t = random_token()?;
-    session.insert(CSRF, &t).await?;
-    Ok(t)
+/// This session's CSRF token: HMAC of the session id under a server key (a session is saved
+/// first if it has no id yet). It changes whenever the id does, at sign-in for one.
+pub async fn csrf_token(session: &Session, auth: &Authenticator) -> CredentialResult<String> {
+    let id = match session.id() {
+        Some(id) => id,
+        None => {
+            // A value, so that the session layer also sends the cookie for this new session.
+            session.insert(CREATED, auth.now()).await?;
+            session.save().await?;
+            session
+                .id()
+                .ok_or_else(|| anyhow::anyhow!("session: saved without an id"))?
+        }
+    };
+    Ok(auth.csrf_key.tag(id.to_string().as_bytes())?)
 }
 
 /// True when `submitted` is this session's CSRF token.
-pub async fn csrf_matches(session: &Session, submitted: Option<&str>) -> CredentialResult<bool> {
-    let expected = session.get::<String>(CSRF).await?;
-    Ok(match (expected, submitted) {
-        (Some(e), Some(s)) => constant_time_eq(e.as_bytes(), s.as_bytes()),
-        _ => false,
-    })
+pub async fn csrf_matches(
+    session: &Session,
+    auth: &Authenticator,
+    submitted: Option<&str>,
+) -> CredentialResult<bool> {
+    let (Some(id), Some(submitted)) = (session.id(), submitted) else {
+        return Ok(false);
+    };
+    let expected = auth.csrf_key.tag(id.to_string().as_bytes())?;
+    Ok(constant_time_eq(expected.as_bytes(), submitted.as_bytes()))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -93,8 +93,25 @@ pub fn csrf_refused() -> AppError {
     )
 }
 
-/// An `application/x-www-form-urlencoded` POST body whose `csrf` field matched the session's
-/// token before the handler runs; `T` is the rest of the form. Also hands over the session.
+/// A request another site made the browser send: `Sec-Fetch-Site: cross-site`, or an `Origin`
+/// other than the issuer's (`null` included). Refused even with a valid CSRF token.
+fn cross_site(parts: &Parts, state: &AppState) -> bool {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match parts.headers.get(header::ORIGIN) {
+        None => false,
+        Some(origin) => {
+            let ours = state.config.issuer_url.origin().ascii_serialization();
+            origin.as_bytes() != ours.as_bytes()
+        }
+    }
+}
+
+/// An `application/x-www-form-urlencoded` POST body from this site whose `csrf` field matched
+/// the session's token before the handler runs; `T` is the rest of the form. Also hands over the
+/// session.
 pub struct CsrfForm<T> {
     pub form: T,
     pub session: Session,
@@ -105,6 +122,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
         let (mut parts, body) = req.into_parts();
+        if cross_site(&parts, state) {
+            return Err(csrf_refused());
+        }
         let session = session_of(&mut parts, state).await?;
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
@@ -117,7 +137,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let submitted = url::form_urlencoded::parse(&body)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned());
-        if !session::csrf_matches(&session, submitted.as_deref()).await? {
+        if !session::csrf_matches(&session, &state.auth, submitted.as_deref()).await? {
             return Err(csrf_refused());
         }
         let form = serde_urlencoded::from_bytes(&body).map_err(|_| {

@@ -30,6 +30,9 @@ pub fn see_other(location: &str) -> axum::response::Response {
 }
 
 pub const SESSION_COOKIE: &str = "keyway_session";
+/// On https the `__Host-` prefix makes browsers insist on Secure, Path=/ and no Domain, so no
+/// sibling host can set or shadow the cookie.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-keyway_session";
 
 pub fn router(state: AppState) -> Router {
     let https = state.config.is_https();
@@ -38,7 +41,11 @@ pub fn router(state: AppState) -> Router {
         state.clock.clone(),
         state.config.lifetimes.session_idle as i64,
     ))
-    .with_name(SESSION_COOKIE)
+    .with_name(if https {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    })
     .with_http_only(true)
     .with_same_site(SameSite::Lax)
     .with_secure(https)

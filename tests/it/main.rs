@@ -16,6 +16,7 @@ mod discovery;
 mod logout;
 mod ops;
 mod serve;
+mod sessions;
 mod signin;
 mod storage;
 mod token;

@@ -7,6 +7,7 @@ use crate::web::extract::MaybeUser;
 use crate::web::{pages, urls};
 use askama::Template;
 use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -23,9 +24,13 @@ struct HomePage {
     csrf: String,
 }
 
-async fn home(session: Session, MaybeUser(current): MaybeUser) -> AppResult<Response> {
+async fn home(
+    State(state): State<AppState>,
+    session: Session,
+    MaybeUser(current): MaybeUser,
+) -> AppResult<Response> {
     let csrf = match current {
-        Some(_) => session::csrf_token(&session).await?,
+        Some(_) => session::csrf_token(&session, &state.auth).await?,
         None => String::new(),
     };
     Ok(pages::render(

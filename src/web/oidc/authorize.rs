@@ -177,7 +177,7 @@ async fn decide(
         }
         (Step::Consent, Some((_, user))) => {
             let id = park(&req).await?;
-            let csrf = session::csrf_token(session).await?;
+            let csrf = session::csrf_token(session, &state.auth).await?;
             Ok(pages::render(
                 StatusCode::OK,
                 &ConsentPage {

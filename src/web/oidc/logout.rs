@@ -85,7 +85,7 @@ async fn handle(
         .map_err(|e| AppError::page_from("Cannot sign out", e))?;
     let user = current.as_ref().map(|(_, u)| u);
     if !confirmed && req.needs_confirmation(user.map(|u| u.id.as_str())) {
-        return confirm_page(session, &req).await;
+        return confirm_page(state, session, &req).await;
     }
     if let Some(user) = user {
         state
@@ -107,8 +107,12 @@ async fn handle(
     Ok(see_other(&req.target(urls::SIGNOUT_DONE)))
 }
 
-async fn confirm_page(session: &Session, req: &LogoutRequest) -> AppResult<Response> {
-    let csrf = session::csrf_token(session).await?;
+async fn confirm_page(
+    state: &AppState,
+    session: &Session,
+    req: &LogoutRequest,
+) -> AppResult<Response> {
+    let csrf = session::csrf_token(session, &state.auth).await?;
     Ok(pages::render(
         StatusCode::OK,
         &ConfirmPage {

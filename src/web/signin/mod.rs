@@ -60,7 +60,7 @@ async fn show(
     Query(q): Query<SigninQuery>,
 ) -> AppResult<Response> {
     let req = q.req.unwrap_or_default();
-    let csrf = session::csrf_token(&session).await?;
+    let csrf = session::csrf_token(&session, &state.auth).await?;
     let (client_name, hint) = waiting_request(&state, &session, &req).await?;
     Ok(pages::render(
         StatusCode::OK,
@@ -96,7 +96,7 @@ async fn submit(
     {
         Ok(who) => who,
         Err(CredentialError::Refused) => {
-            let csrf = session::csrf_token(&session).await?;
+            let csrf = session::csrf_token(&session, &state.auth).await?;
             let (client_name, _) = waiting_request(&state, &session, &form.req).await?;
             return Ok(pages::render(
                 StatusCode::UNAUTHORIZED,
