@@ -116,6 +116,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     let oidc = Provider {
         issuer: config.issuer.clone(),
         lifetimes: config.lifetimes.clone(),
+        refresh_reuse_grace: config.refresh.reuse_grace as i64,
         clock: clock.clone(),
         keys,
         code_key,

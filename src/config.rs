@@ -39,6 +39,38 @@ impl Default for Lifetimes {
     }
 }
 
+/// Refresh token rotation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshSettings {
+    /// Seconds after a rotation during which the rotated token, presented again before its
+    /// successor has been used, gets a new token pair instead of revoking the grant (two tabs,
+    /// a retry after a timeout).
+    pub reuse_grace: u64,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self { reuse_grace: 10 }
+    }
+}
+
+/// Database behaviour under trouble.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// How long a request waits for a database held by someone else before it answers 503.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            busy_timeout_ms: 1000,
+        }
+    }
+}
+
 /// The raw configuration as read from all layers.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +91,8 @@ pub struct RawConfig {
     /// core.
     pub workers: usize,
     pub lifetimes: Lifetimes,
+    pub refresh: RefreshSettings,
+    pub database: DatabaseSettings,
 }
 
 impl Default for RawConfig {
@@ -74,6 +108,8 @@ impl Default for RawConfig {
             log_format: "text".into(),
             workers: 0,
             lifetimes: Lifetimes::default(),
+            refresh: RefreshSettings::default(),
+            database: DatabaseSettings::default(),
         }
     }
 }
@@ -93,6 +129,8 @@ pub struct Config {
     pub log_format: String,
     pub workers: usize,
     pub lifetimes: Lifetimes,
+    pub refresh: RefreshSettings,
+    pub database: DatabaseSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -228,6 +266,18 @@ impl Config {
                 return Err(err(name, "must be between 1 second and 10 years"));
             }
         }
+        if raw.refresh.reuse_grace > 300 {
+            return Err(err(
+                "refresh.reuse_grace",
+                "must be at most 300 seconds (0 turns it off)",
+            ));
+        }
+        if !(50..=60_000).contains(&raw.database.busy_timeout_ms) {
+            return Err(err(
+                "database.busy_timeout_ms",
+                "must be between 50 and 60000 milliseconds",
+            ));
+        }
         if let Some(k) = &raw.secret_key {
             if crate::crypto::SealingKey::parse(k).is_none() {
                 return Err(err(
@@ -248,6 +298,8 @@ impl Config {
             log_format: raw.log_format,
             workers,
             lifetimes: raw.lifetimes,
+            refresh: raw.refresh,
+            database: raw.database,
         })
     }
 
@@ -441,6 +493,8 @@ mod example_file {
         assert_eq!(from_file.log_format, defaults.log_format);
         assert_eq!(from_file.workers, defaults.workers);
         assert_eq!(from_file.lifetimes, defaults.lifetimes);
+        assert_eq!(from_file.refresh, defaults.refresh);
+        assert_eq!(from_file.database, defaults.database);
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml"),
         )

@@ -101,6 +101,8 @@ pub struct StoredToken {
     pub revoked_at: Option<UnixTime>,
     /// An access token's grant's requested claims (UserInfo reads them without the grant).
     pub claims: Option<RequestedClaims>,
+    /// For a refresh token issued by rotation: the hash of the refresh token it replaced.
+    pub parent: Option<String>,
 }
 
 /// The hash is left out: with it, a copy of a log would find the row.
@@ -166,6 +168,7 @@ mod tests {
             consumed_at: None,
             revoked_at: None,
             claims: None,
+            parent: None,
         };
         let shown = format!("{t:?}");
         assert!(!shown.contains("secret-hash-value"), "{shown}");

@@ -33,6 +33,8 @@ pub struct Provider {
     /// No trailing slash.
     pub issuer: String,
     pub lifetimes: Lifetimes,
+    /// Seconds a rotated refresh token may be presented again (see `grants::refresh`).
+    pub refresh_reuse_grace: i64,
     pub clock: Arc<dyn Clock>,
     pub keys: keys::Keys,
     /// Seals authorization codes.

@@ -85,6 +85,7 @@ fn token(hash: &str, kind: TokenKind, g: &Grant) -> StoredToken {
         consumed_at: None,
         revoked_at: None,
         claims: g.claims.clone(),
+        parent: None,
     }
 }
 
@@ -181,8 +182,22 @@ async fn a_conflict_in_a_batch_fails_only_its_own_request() {
     assert!(db.repos.tokens.token("tc").await.unwrap().is_some());
 }
 
+/// The pair a rotation of `parent` writes: a refresh token `hash` and an access token.
+fn pair(g: &Grant, parent: &str, hash: &str) -> Issued {
+    let mut refresh = token(hash, TokenKind::Refresh, g);
+    refresh.parent = Some(parent.into());
+    Issued {
+        grant: None,
+        tokens: vec![
+            refresh,
+            token(&format!("{hash}-access"), TokenKind::Access, g),
+        ],
+        audit: None,
+    }
+}
+
 #[tokio::test]
-async fn refresh_rotates_once_then_reports_replay() {
+async fn refresh_rotates_once_then_within_grace_until_a_successor_is_used() {
     let db = db().await;
     let (user, client) = user_and_client(&db.repos).await;
     let g = grant("g1", &user.id, &client, NOW);
@@ -195,43 +210,127 @@ async fn refresh_rotates_once_then_reports_replay() {
         ])
         .await
         .unwrap();
+    let tokens = &db.repos.tokens;
+    let live = |hash: &'static str| async move { tokens.token(hash).await.unwrap().is_some() };
 
     // Another client's presentation neither rotates nor consumes the token.
-    let foreign = db
-        .repos
-        .tokens
-        .rotate_refresh("r1", "other-client", NOW + 4)
+    let foreign = tokens
+        .rotate_refresh("r1", "other-client", NOW + 4, 10, pair(&g, "r1", "rx"))
         .await
         .unwrap();
     assert!(matches!(foreign, RefreshRotation::Unknown), "{foreign:?}");
-    let first = db
-        .repos
-        .tokens
-        .rotate_refresh("r1", &client, NOW + 5)
+    assert!(!live("rx").await);
+    let first = tokens
+        .rotate_refresh("r1", &client, NOW + 5, 10, pair(&g, "r1", "r2"))
         .await
         .unwrap();
     assert!(
-        matches!(&first, RefreshRotation::Rotated(t, Some(gr)) if t.consumed_at == Some(NOW + 5) && gr.id == "g1"),
+        matches!(first, RefreshRotation::Rotated { grace: false }),
         "{first:?}"
     );
-    let second = db
-        .repos
-        .tokens
-        .rotate_refresh("r1", &client, NOW + 6)
+    let r1 = tokens.token("r1").await.unwrap().unwrap();
+    assert_eq!(r1.consumed_at, Some(NOW + 5));
+    assert_eq!(
+        tokens.token("r2").await.unwrap().unwrap().parent.as_deref(),
+        Some("r1")
+    );
+    assert!(live("r2-access").await);
+
+    // Presented again within the grace, its successor unused: another pair.
+    let again = tokens
+        .rotate_refresh("r1", &client, NOW + 6, 10, pair(&g, "r1", "r3"))
         .await
         .unwrap();
     assert!(
-        matches!(&second, RefreshRotation::Replayed(t) if t.consumed_at == Some(NOW + 5)),
-        "{second:?}"
+        matches!(again, RefreshRotation::Rotated { grace: true }),
+        "{again:?}"
     );
+    assert!(live("r3").await);
+    // Without a grace it is a replay.
+    let no_grace = tokens
+        .rotate_refresh("r1", &client, NOW + 6, 0, pair(&g, "r1", "r4"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(no_grace, RefreshRotation::Replayed(_)),
+        "{no_grace:?}"
+    );
+    assert!(!live("r4").await, "a replay writes nothing");
+
+    // Once a successor has been used, the old token is a replay even within the grace.
+    tokens
+        .rotate_refresh("r2", &client, NOW + 7, 10, pair(&g, "r2", "r5"))
+        .await
+        .unwrap();
+    let late = tokens
+        .rotate_refresh("r1", &client, NOW + 8, 10, pair(&g, "r1", "r6"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&late, RefreshRotation::Replayed(t) if t.consumed_at == Some(NOW + 5)),
+        "{late:?}"
+    );
+    // And past the grace too.
+    let old = tokens
+        .rotate_refresh("r3", &client, NOW + 100, 10, pair(&g, "r3", "r7"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(old, RefreshRotation::Rotated { grace: false }),
+        "r3 was unused: {old:?}"
+    );
+    let past = tokens
+        .rotate_refresh("r3", &client, NOW + 200, 10, pair(&g, "r3", "r8"))
+        .await
+        .unwrap();
+    assert!(matches!(past, RefreshRotation::Replayed(_)), "{past:?}");
+
     // An access token is never a refresh token, whatever its hash.
-    let access = db
-        .repos
-        .tokens
-        .rotate_refresh("a1", &client, NOW + 6)
+    let access = tokens
+        .rotate_refresh("a1", &client, NOW + 6, 10, pair(&g, "a1", "r9"))
         .await
         .unwrap();
     assert!(matches!(access, RefreshRotation::Unknown), "{access:?}");
+}
+
+#[tokio::test]
+async fn a_rotation_that_cannot_write_its_pair_uses_nothing_up() {
+    let db = db().await;
+    let (user, client) = user_and_client(&db.repos).await;
+    let g = grant("g1", &user.id, &client, NOW);
+    db.repos.tokens.create_grant(&g).await.unwrap();
+    db.repos
+        .tokens
+        .insert_tokens(&[
+            token("r1", TokenKind::Refresh, &g),
+            token("taken", TokenKind::Access, &g),
+        ])
+        .await
+        .unwrap();
+    // The new pair cannot be written (its access token's hash is taken): nothing is consumed.
+    let mut clash = pair(&g, "r1", "r2");
+    clash.tokens[1].token_hash = "taken".into();
+    let err = db
+        .repos
+        .tokens
+        .rotate_refresh("r1", &client, NOW + 5, 0, clash)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let r1 = db.repos.tokens.token("r1").await.unwrap().unwrap();
+    assert_eq!(r1.consumed_at, None, "the failed exchange used nothing up");
+    assert!(db.repos.tokens.token("r2").await.unwrap().is_none());
+    // The retry works, even without a grace.
+    let retry = db
+        .repos
+        .tokens
+        .rotate_refresh("r1", &client, NOW + 6, 0, pair(&g, "r1", "r2"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(retry, RefreshRotation::Rotated { grace: false }),
+        "{retry:?}"
+    );
 }
 
 #[tokio::test]
@@ -266,7 +365,7 @@ async fn revoke_grant_revokes_its_tokens() {
     let again = db
         .repos
         .tokens
-        .rotate_refresh("r1", &g.client_id, NOW + 11)
+        .rotate_refresh("r1", &g.client_id, NOW + 11, 10, pair(&g, "r1", "rn"))
         .await
         .unwrap();
     assert!(matches!(again, RefreshRotation::Replayed(_)), "{again:?}");
@@ -378,6 +477,7 @@ fn cc_token(hash: &str, client_id: &str) -> StoredToken {
         consumed_at: None,
         revoked_at: None,
         claims: None,
+        parent: None,
     }
 }
 

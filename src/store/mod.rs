@@ -103,13 +103,17 @@ pub trait ClientRepo: Send + Sync {
     async fn delete(&self, id: &str) -> StoreResult<()>;
 }
 
+/// What presenting a refresh token came to (see `TokenRepo::rotate_refresh`).
 #[derive(Debug)]
 pub enum RefreshRotation {
-    /// The presented token was live and is now consumed; with its grant, read in the same step.
-    Rotated(StoredToken, Option<Box<Grant>>),
-    /// The token had been exchanged (or revoked) before: a replay.
-    Replayed(StoredToken),
-    /// No such refresh token for this client (another client's token is left untouched).
+    /// The token pair was written: the presented token was live and is now consumed, or
+    /// (`grace`) it had been rotated within the grace window and none of its successors has
+    /// been used yet.
+    Rotated { grace: bool },
+    /// Presented again after its rotation outside the grace, or revoked: a replay.
+    Replayed(Box<StoredToken>),
+    /// No live refresh token of this hash for this client (unknown, expired, or another
+    /// client's, which is left untouched).
     Unknown,
 }
 
@@ -139,12 +143,17 @@ pub trait TokenRepo: Send + Sync {
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()>;
     async fn token(&self, token_hash: &str) -> StoreResult<Option<StoredToken>>;
-    /// Atomically consumes a live refresh token issued to `client_id`.
+    /// Exchanges a refresh token of `client_id` for the token pair in `issued`, in one commit:
+    /// either the token is consumed and the pair written, or nothing is (a failed write uses up
+    /// nothing, so the client's retry works). A token consumed at most `grace` seconds ago
+    /// whose successors (tokens with it as `parent`) are all unused is exchanged again.
     async fn rotate_refresh(
         &self,
         token_hash: &str,
         client_id: &str,
         now: UnixTime,
+        grace: i64,
+        issued: Issued,
     ) -> StoreResult<RefreshRotation>;
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
     /// Keeps at most `cap` grants with a live refresh token for this user and client, revoking

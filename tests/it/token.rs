@@ -139,6 +139,9 @@ async fn refresh_replay_revokes_the_whole_grant() {
     assert_ne!(r1, r2);
     assert_eq!(userinfo_status(&app, &a2).await, 200);
 
+    // Past the reuse grace, the rotated token is a replay.
+    app.clock
+        .advance(app.state.config.refresh.reuse_grace as i64 + 1);
     let res = app
         .token(
             &client,
@@ -543,4 +546,93 @@ async fn refresh_tokens_need_offline_access_unless_the_client_always_gets_them()
             "always={always}"
         );
     }
+}
+
+/// The first refresh token of a fresh sign-in, with its client.
+async fn refresh_token(app: &TestApp) -> (crate::helpers::TestClient, String) {
+    app.user("alice").await;
+    let client = app.client().await;
+    let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
+    let first = json(app.exchange(&client, &code, &verifier).await).await;
+    (client, first["refresh_token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_refused_refresh_uses_nothing_up() {
+    let app = TestApp::spawn().await;
+    let (client, r1) = refresh_token(&app).await;
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &r1),
+                ("scope", "openid profile email offline_access api"),
+            ],
+        )
+        .await;
+    assert_eq!(json(res).await["error"], "invalid_scope");
+    // Later than any grace: the retry works because nothing was consumed.
+    app.clock.advance(3600);
+    let res = app.refresh(&client, &r1).await;
+    assert_eq!(res.status(), 200);
+    let audit = app.state.repos.audit.recent(50).await.unwrap();
+    assert!(!audit.iter().any(|e| e.event == "refresh_replay"));
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_all_succeed_within_the_grace() {
+    let app = TestApp::spawn().await;
+    let (client, r1) = refresh_token(&app).await;
+    // Eight identical refreshes in flight at once (tabs, retries).
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url) = (app.http.clone(), app.url("/token"));
+            let (id, secret, r1) = (client.id.clone(), client.secret.clone(), r1.clone());
+            tokio::spawn(async move {
+                http.post(url)
+                    .basic_auth(id, secret)
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &r1)])
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for task in tasks {
+        let res = task.await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body = json(res).await;
+        pairs.push((
+            body["access_token"].as_str().unwrap().to_string(),
+            body["refresh_token"].as_str().unwrap().to_string(),
+        ));
+    }
+    // Every pair works: no loser revoked the winner.
+    for (access, _) in &pairs {
+        assert_eq!(userinfo_status(&app, access).await, 200);
+    }
+    // Once a successor has been used, the old token is a replay again, even within the grace:
+    // the grant goes, with every pair.
+    let res = app.refresh(&client, &pairs[0].1).await;
+    assert_eq!(res.status(), 200);
+    let res = app.refresh(&client, &r1).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    for (access, _) in &pairs {
+        assert_eq!(userinfo_status(&app, access).await, 401);
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_token_presented_after_the_grace_revokes_the_grant() {
+    let app = TestApp::spawn().await;
+    let (client, r1) = refresh_token(&app).await;
+    let second = json(app.refresh(&client, &r1).await).await;
+    let a2 = second["access_token"].as_str().unwrap().to_string();
+    app.clock
+        .advance(app.state.config.refresh.reuse_grace as i64 + 1);
+    let res = app.refresh(&client, &r1).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    assert_eq!(userinfo_status(&app, &a2).await, 401);
 }

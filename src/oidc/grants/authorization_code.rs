@@ -66,6 +66,7 @@ pub(super) async fn exchange(
             scopes: &scopes,
             nonce: code.nonce.as_deref(),
             grant_type: "authorization_code",
+            parent: None,
         },
         now,
         meta,

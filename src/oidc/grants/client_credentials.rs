@@ -58,6 +58,7 @@ pub(super) async fn issue(
                 consumed_at: None,
                 revoked_at: None,
                 claims: None,
+                parent: None,
             }],
             audit: Some(audit_event(
                 "token",

@@ -154,17 +154,18 @@ struct UserGrant<'a> {
     scopes: &'a [String],
     nonce: Option<&'a str>,
     grant_type: &'a str,
+    /// For a rotation: the hash of the refresh token the new one replaces.
+    parent: Option<String>,
 }
 
-/// Mints access (+ refresh) (+ ID) tokens for a grant and writes them in one commit, with the
-/// grant when it is new and the audit event. A grant id that exists already is
-/// `StoreError::Conflict` (see `TokenRepo::save_issued`).
-async fn issue(
+/// Mints access (+ refresh) (+ ID) tokens for a grant: the response, and the rows to write with
+/// the grant (when new) and the audit event.
+async fn mint(
     p: &Provider,
     g: UserGrant<'_>,
     now: i64,
     meta: &RequestMeta,
-) -> ProtocolResult<TokenResponse> {
+) -> ProtocolResult<(TokenResponse, Issued)> {
     let lt = &p.lifetimes;
     let (client, user, grant, scopes) = (g.client, g.user, g.grant, g.scopes);
     let access = ordered_token(now)?;
@@ -180,6 +181,7 @@ async fn issue(
         consumed_at: None,
         revoked_at: None,
         claims: grant.claims.clone(),
+        parent: None,
     }];
     // OIDC Core §11: offline_access asks for a refresh token; a client may be set to always get one.
     let wants_refresh = client.allows(GrantType::RefreshToken)
@@ -198,6 +200,7 @@ async fn issue(
             consumed_at: None,
             revoked_at: None,
             claims: None,
+            parent: g.parent.clone(),
         });
         Some(token)
     } else {
@@ -208,35 +211,54 @@ async fn issue(
     } else {
         None
     };
-    p.tokens
-        .save_issued(Issued {
-            grant: g.new.then(|| grant.clone()),
-            tokens: rows,
-            audit: Some(audit_event(
-                "token",
-                Some(&user.id),
-                &client.id,
-                "success",
-                meta,
-                now,
-                Some(g.grant_type),
-            )),
-        })
-        .await?;
-    // Only a new grant can push a user past the cap: rotation keeps one refresh token per grant.
-    if g.new && refresh.is_some() {
-        p.tokens
-            .cap_refresh_grants(&client.id, &user.id, client.refresh_token_cap, now)
-            .await?;
-    }
-    Ok(TokenResponse {
+    let issued = Issued {
+        grant: g.new.then(|| grant.clone()),
+        tokens: rows,
+        audit: Some(audit_event(
+            "token",
+            Some(&user.id),
+            &client.id,
+            "success",
+            meta,
+            now,
+            Some(g.grant_type),
+        )),
+    };
+    let response = TokenResponse {
         access_token: access,
         token_type: "Bearer",
         expires_in: lt.access_token as i64,
         scope: join_scope(scopes),
         refresh_token: refresh,
         id_token,
-    })
+    };
+    Ok((response, issued))
+}
+
+/// Mints the tokens of a new grant and writes them in one commit with the grant and the audit
+/// event. A grant id that exists already is `StoreError::Conflict` (see
+/// `TokenRepo::save_issued`).
+async fn issue(
+    p: &Provider,
+    g: UserGrant<'_>,
+    now: i64,
+    meta: &RequestMeta,
+) -> ProtocolResult<TokenResponse> {
+    let (client_id, user_id, cap) = (
+        g.client.id.clone(),
+        g.user.id.clone(),
+        g.client.refresh_token_cap,
+    );
+    let new = g.new;
+    let (response, issued) = mint(p, g, now, meta).await?;
+    p.tokens.save_issued(issued).await?;
+    // Only a new grant can push a user past the cap: rotation keeps the grant.
+    if new && response.refresh_token.is_some() {
+        p.tokens
+            .cap_refresh_grants(&client_id, &user_id, cap, now)
+            .await?;
+    }
+    Ok(response)
 }
 
 async fn sign_id_token(

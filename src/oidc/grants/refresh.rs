@@ -1,11 +1,25 @@
-//! The refresh token grant (RFC 6749 §6) with rotation; a replayed refresh token revokes its
-//! grant (RFC 9700 §4.14.2).
+//! The refresh token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2).
+//!
+//! The rule, exactly:
+//! - Everything that can refuse a refresh (unknown or expired token, another client's, inactive
+//!   user, a wider `scope`) is checked before the token is touched, and the exchange of the old
+//!   token for the new pair is one commit: a refusal or a failed write uses nothing up, and the
+//!   client's retry with the same token works.
+//! - A token presented again within `refresh.reuse_grace` seconds of its rotation, while no
+//!   token issued from it has been used yet, gets a new token pair of the same grant (two tabs
+//!   refreshing at once, a retry after a lost response); earlier pairs stay valid.
+//! - Presented again later, or after a successor has been used, or once revoked: a replay, and
+//!   the whole grant is revoked.
 
-use super::{Replay, TokenRequest, TokenResponse, UserGrant, active_user, issue, refuse_replay};
+use super::{Replay, TokenRequest, TokenResponse, UserGrant, active_user, mint, refuse_replay};
 use crate::crypto::token_hash;
-use crate::domain::{Client, RequestMeta, parse_scope};
+use crate::domain::{Client, RequestMeta, TokenKind, parse_scope};
 use crate::oidc::{ProtocolError, ProtocolResult, Provider};
 use crate::store::RefreshRotation;
+
+fn invalid() -> ProtocolError {
+    ProtocolError::invalid_grant("the refresh token is invalid")
+}
 
 pub(super) async fn rotate(
     p: &Provider,
@@ -19,30 +33,24 @@ pub(super) async fn rotate(
         .as_deref()
         .ok_or_else(|| ProtocolError::invalid_request("refresh_token is required"))?;
     let hash = token_hash(presented);
-    let (token, grant) = match p.tokens.rotate_refresh(&hash, &client.id, now).await? {
-        RefreshRotation::Unknown => {
-            return Err(ProtocolError::invalid_grant("the refresh token is invalid"));
-        }
-        RefreshRotation::Replayed(t) => {
-            let replay = Replay {
-                event: "refresh_replay",
-                grant_id: t.grant_id.as_deref(),
-                user_id: t.user_id.as_deref(),
-                refusal: "the refresh token was already used",
-            };
-            return refuse_replay(p, client, meta, now, replay).await;
-        }
-        RefreshRotation::Rotated(t, g) => (t, g),
-    };
+    let token = p
+        .tokens
+        .token(&hash)
+        .await?
+        .filter(|t| t.kind == TokenKind::Refresh && t.client_id == client.id)
+        .ok_or_else(invalid)?;
     if token.expires_at <= now {
         return Err(ProtocolError::invalid_grant(
             "the refresh token has expired",
         ));
     }
-    let grant = match grant {
-        Some(g) if g.revoked_at.is_none() && g.expires_at > now => *g,
-        _ => return Err(ProtocolError::invalid_grant("the refresh token is invalid")),
-    };
+    let grant_id = token.grant_id.as_deref().ok_or_else(invalid)?;
+    let grant = p
+        .tokens
+        .grant(grant_id)
+        .await?
+        .filter(|g| g.expires_at > now)
+        .ok_or_else(invalid)?;
     let user = match active_user(p, &grant.user_id).await {
         Ok(u) => u,
         Err(e) => {
@@ -66,7 +74,7 @@ pub(super) async fn rotate(
     };
     // A narrower refresh keeps offline_access only if asked; without it the chain would end,
     // which is the client's choice to make.
-    issue(
+    let (response, issued) = mint(
         p,
         UserGrant {
             client,
@@ -76,9 +84,28 @@ pub(super) async fn rotate(
             scopes: &scopes,
             nonce: None,
             grant_type: "refresh_token",
+            parent: Some(hash.clone()),
         },
         now,
         meta,
     )
-    .await
+    .await?;
+    let grace = p.refresh_reuse_grace;
+    match p
+        .tokens
+        .rotate_refresh(&hash, &client.id, now, grace, issued)
+        .await?
+    {
+        RefreshRotation::Rotated { .. } => Ok(response),
+        RefreshRotation::Unknown => Err(invalid()),
+        RefreshRotation::Replayed(t) => {
+            let replay = Replay {
+                event: "refresh_replay",
+                grant_id: t.grant_id.as_deref(),
+                user_id: t.user_id.as_deref(),
+                refusal: "the refresh token was already used",
+            };
+            refuse_replay(p, client, meta, now, replay).await
+        }
+    }
 }

@@ -219,11 +219,16 @@ impl TokenRepo for Cached {
         token_hash: &str,
         client_id: &str,
         now: UnixTime,
+        grace: i64,
+        issued: Issued,
     ) -> StoreResult<RefreshRotation> {
         // The rotation itself reads the database; what changes is the token's consumed_at,
         // which another process's copy (introspection) must not miss.
-        let result = self.tokens.rotate_refresh(token_hash, client_id, now).await;
-        if matches!(result, Ok(RefreshRotation::Rotated(..))) {
+        let result = self
+            .tokens
+            .rotate_refresh(token_hash, client_id, now, grace, issued)
+            .await;
+        if matches!(result, Ok(RefreshRotation::Rotated { .. })) {
             self.changed(Kind::Tokens);
         }
         result

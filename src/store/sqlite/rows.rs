@@ -18,7 +18,7 @@ macro_rules! grant_cols {
 macro_rules! token_cols {
     () => {
         "token_hash, kind, grant_id, client_id, user_id, scope, created_at, expires_at, \
-         consumed_at, revoked_at, claims"
+         consumed_at, revoked_at, claims, parent"
     };
 }
 
@@ -167,6 +167,7 @@ pub(super) struct TokenRow {
     consumed_at: Option<i64>,
     revoked_at: Option<i64>,
     claims: Option<String>,
+    parent: Option<String>,
 }
 
 impl TryFrom<TokenRow> for StoredToken {
@@ -187,6 +188,7 @@ impl TryFrom<TokenRow> for StoredToken {
             consumed_at: r.consumed_at,
             revoked_at: r.revoked_at,
             claims: json_opt(r.claims.as_deref(), "claims")?,
+            parent: r.parent,
         })
     }
 }

@@ -58,42 +58,55 @@ async fn revoke_grant_in(conn: &mut SqliteConnection, id: &str, now: UnixTime) -
     Ok(())
 }
 
-async fn grant_in(conn: &mut SqliteConnection, id: &str) -> StoreResult<Option<Grant>> {
-    let row: Option<GrantRow> = sqlx::query_as("SELECT * FROM grants WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .or_backend()?;
-    row.map(Grant::try_from).transpose()
+/// Whether a refresh token issued by rotating `parent` has itself been exchanged.
+async fn successor_used(conn: &mut SqliteConnection, parent: &str) -> StoreResult<bool> {
+    let used: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM tokens WHERE parent = ? AND consumed_at IS NOT NULL LIMIT 1",
+    )
+    .bind(parent)
+    .fetch_optional(&mut *conn)
+    .await
+    .or_backend()?;
+    Ok(used.is_some())
 }
 
-/// Consumes a live refresh token of `client_id`, or says why it cannot be.
+/// Writes the rows of one token response on the writer's connection.
+async fn insert_issued(conn: &mut SqliteConnection, issued: &Issued) -> StoreResult<()> {
+    let mut rows = Vec::with_capacity(issued.tokens.len() + 2);
+    rows.extend(issued.grant.clone().map(Row::Grant));
+    rows.extend(issued.tokens.iter().cloned().map(Row::Token));
+    rows.extend(issued.audit.clone().map(Row::Audit));
+    writer::insert_rows(conn, &rows.iter().collect::<Vec<_>>()).await
+}
+
+/// The rotation decision and its writes (see `TokenRepo::rotate_refresh`), inside the caller's
+/// savepoint.
 async fn rotate_in(
     conn: &mut SqliteConnection,
     token_hash: &str,
     client_id: &str,
     now: UnixTime,
+    grace: i64,
+    issued: &Issued,
 ) -> StoreResult<RefreshRotation> {
-    // The conditional UPDATE decides, so two concurrent rotations cannot both succeed. The
+    // The conditional UPDATE decides, so two concurrent rotations cannot both consume. The
     // client is part of the condition, so another client's presentation consumes nothing.
     // fetch_all: the statement runs to its end (token_hash is the key: one row at most).
     let consumed: Vec<TokenRow> = sqlx::query_as(
         "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND client_id = ? \
-         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL RETURNING *",
+         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
+         RETURNING *",
     )
     .bind(now)
     .bind(token_hash)
     .bind(client_id)
+    .bind(now)
     .fetch_all(&mut *conn)
     .await
     .or_backend()?;
-    if let Some(row) = consumed.into_iter().next() {
-        let token = StoredToken::try_from(row)?;
-        let grant = match &token.grant_id {
-            Some(id) => grant_in(conn, id).await?.map(Box::new),
-            None => None,
-        };
-        return Ok(RefreshRotation::Rotated(token, grant));
+    if !consumed.is_empty() {
+        insert_issued(conn, issued).await?;
+        return Ok(RefreshRotation::Rotated { grace: false });
     }
     let earlier: Option<TokenRow> = sqlx::query_as(
         "SELECT * FROM tokens WHERE token_hash = ? AND client_id = ? AND kind = 'refresh'",
@@ -103,10 +116,22 @@ async fn rotate_in(
     .fetch_optional(&mut *conn)
     .await
     .or_backend()?;
-    Ok(match earlier {
-        Some(row) => RefreshRotation::Replayed(StoredToken::try_from(row)?),
-        None => RefreshRotation::Unknown,
-    })
+    let Some(t) = earlier.map(StoredToken::try_from).transpose()? else {
+        return Ok(RefreshRotation::Unknown);
+    };
+    let Some(consumed_at) = t.consumed_at.filter(|_| t.revoked_at.is_none()) else {
+        // Revoked: a replay. Neither consumed nor revoked: expired.
+        return Ok(if t.revoked_at.is_some() {
+            RefreshRotation::Replayed(Box::new(t))
+        } else {
+            RefreshRotation::Unknown
+        });
+    };
+    if now - consumed_at <= grace && !successor_used(conn, token_hash).await? {
+        insert_issued(conn, issued).await?;
+        return Ok(RefreshRotation::Rotated { grace: true });
+    }
+    Ok(RefreshRotation::Replayed(Box::new(t)))
 }
 
 #[async_trait]
@@ -164,10 +189,16 @@ impl TokenRepo for SqliteStore {
         token_hash: &str,
         client_id: &str,
         now: UnixTime,
+        grace: i64,
+        issued: Issued,
     ) -> StoreResult<RefreshRotation> {
         let (token_hash, client_id) = (token_hash.to_owned(), client_id.to_owned());
         self.write(move |conn| {
-            Box::pin(async move { rotate_in(conn, &token_hash, &client_id, now).await })
+            Box::pin(async move {
+                writer::begin_savepoint(conn).await?;
+                let r = rotate_in(conn, &token_hash, &client_id, now, grace, &issued).await;
+                writer::end_savepoint(conn, r).await
+            })
         })
         .await
     }

@@ -269,7 +269,7 @@ async fn finish(
 
 /// One request's rows as their own INSERT statements (the fallback after a failed batch), with
 /// unique and foreign-key violations mapped to `Conflict` and `NotFound`.
-async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<()> {
+pub(super) async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<()> {
     let (sql, args) = rows::statements(rows, false, false).map_err(StoreError::Backend)?;
     rows::execute(conn, &sql, args).await.map_err(|e| {
         write_err(
@@ -313,7 +313,7 @@ mod rows {
         // Each table's statement, then its rows' values, in the same order.
         let tables: [(&str, usize, OfTable); 3] = [
             (GRANTS, 11, |r| matches!(r, Row::Grant(_))),
-            (TOKENS, 11, |r| matches!(r, Row::Token(_))),
+            (TOKENS, 12, |r| matches!(r, Row::Token(_))),
             (AUDIT, 8, |r| matches!(r, Row::Audit(_))),
         ];
         for (head, columns, of_table) in tables {
@@ -373,6 +373,7 @@ mod rows {
                 args.add(t.consumed_at).map_err(e)?;
                 args.add(t.revoked_at).map_err(e)?;
                 args.add(claims_json(t.claims.as_ref())?).map_err(e)?;
+                args.add(t.parent.as_deref()).map_err(e)?;
             }
             Row::Audit(a) => {
                 args.add(a.at).map_err(e)?;
