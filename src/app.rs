@@ -91,13 +91,36 @@ impl Application {
     }
 }
 
+/// Refuses to go on with a missing or empty database while data_dir holds the key file of an
+/// earlier start: the database was deleted, truncated or is not where database_url points, and
+/// going on would create a fresh, empty provider whose clients all fail. `--init` goes on.
+pub fn refuse_a_lost_database(config: &Config) -> anyhow::Result<()> {
+    let key_file = config.data_dir.join(keys::KEY_FILE);
+    if config.init || config.secret_key.is_some() || !key_file.exists() {
+        return Ok(());
+    }
+    if crate::store::is_missing_or_empty(&config.database_url)? {
+        anyhow::bail!(
+            "database_url: {} is missing or empty, but {} is from an earlier start; point database_url at the existing database, or start with --init to begin with an empty one",
+            config.database_url,
+            key_file.display()
+        );
+    }
+    Ok(())
+}
+
 /// Opens the database, loads or creates keys, and assembles the shared state.
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    refuse_a_lost_database(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
-    let repos = crate::store::open(&config.database_url, clock.clone())
-        .await
-        .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
+    let repos = crate::store::open(
+        &config.database_url,
+        clock.clone(),
+        config.database.store_options(),
+    )
+    .await
+    .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
     let code_key = sealing.derive("keyway authorization codes v1")?;
     let csrf_key = sealing.derive_mac("keyway csrf tokens v1")?;

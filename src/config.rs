@@ -63,6 +63,14 @@ pub struct DatabaseSettings {
     pub busy_timeout_ms: u64,
 }
 
+impl DatabaseSettings {
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            busy_timeout: std::time::Duration::from_millis(self.busy_timeout_ms),
+        }
+    }
+}
+
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
@@ -131,6 +139,9 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub refresh: RefreshSettings,
     pub database: DatabaseSettings,
+    /// `--init`: start afresh on an empty database even though data_dir holds a key file from
+    /// an earlier start. Only from the command line.
+    pub init: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -300,6 +311,7 @@ impl Config {
             lifetimes: raw.lifetimes,
             refresh: raw.refresh,
             database: raw.database,
+            init: false,
         })
     }
 

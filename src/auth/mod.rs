@@ -46,7 +46,12 @@ pub enum CredentialError {
 
 impl From<tower_sessions::session::Error> for CredentialError {
     fn from(e: tower_sessions::session::Error) -> Self {
-        CredentialError::Internal(anyhow::anyhow!("session: {e}"))
+        let message = format!("session: {e}");
+        if message.contains(session::UNAVAILABLE) {
+            CredentialError::Store(StoreError::Unavailable(anyhow::anyhow!(message)))
+        } else {
+            CredentialError::Internal(anyhow::anyhow!(message))
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::domain::{AuditEvent, RequestMeta, User};
 use crate::oidc::authorize::AuthRequest;
-use crate::store::SessionRepo;
+use crate::store::{SessionRepo, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,8 +49,15 @@ fn row_key(id: &Id) -> String {
     token_hash(&id.to_string())
 }
 
-fn backend(e: impl std::fmt::Display) -> session_store::Error {
-    session_store::Error::Backend(e.to_string())
+/// The session layer's errors are text: an unavailable database is marked so that
+/// `CredentialError` can tell it apart again (and the user gets a 503, not a 500).
+pub(crate) const UNAVAILABLE: &str = "database unavailable";
+
+fn backend(e: StoreError) -> session_store::Error {
+    match e {
+        StoreError::Unavailable(e) => session_store::Error::Backend(format!("{UNAVAILABLE}: {e}")),
+        other => session_store::Error::Backend(other.to_string()),
+    }
 }
 
 #[async_trait]
@@ -70,7 +77,9 @@ impl SessionStore for DbSessionStore {
             }
             record.id = Id::default();
         }
-        Err(backend("cannot allocate a session id"))
+        Err(session_store::Error::Backend(
+            "cannot allocate a session id".into(),
+        ))
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {

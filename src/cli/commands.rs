@@ -64,10 +64,15 @@ async fn with_operator<T>(
     config: &Config,
     f: impl AsyncFnOnce(&Operator) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    app::refuse_a_lost_database(config)?;
     let clock = Arc::new(SystemClock);
-    let repos = crate::store::open(&config.database_url, clock.clone())
-        .await
-        .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
+    let repos = crate::store::open(
+        &config.database_url,
+        clock.clone(),
+        config.database.store_options(),
+    )
+    .await
+    .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let operator = Operator::new(repos.clone(), clock, Passwords::new(1), Actor::Cli);
     let result = f(&operator).await;
     repos.maintenance.close().await;

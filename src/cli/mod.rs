@@ -47,6 +47,10 @@ struct GlobalArgs {
     /// Print one JSON document on stdout
     #[arg(long, global = true)]
     json: bool,
+    /// Start afresh on an empty or missing database although data_dir holds the key file of an
+    /// earlier start
+    #[arg(long, global = true)]
+    init: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,10 +302,11 @@ pub fn run() -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let config = match Config::load(g.config, &env, &overrides) {
+    let mut config = match Config::load(g.config, &env, &overrides) {
         Ok(c) => c,
         Err(e) => return failure(&e.to_string()),
     };
+    config.init = g.init;
     let out = Out { json: g.json };
     // The blocking pool only runs CPU-bound work (signing, password hashing): more threads than
     // cores would not go faster, and each thread's allocator arena keeps memory of its own.

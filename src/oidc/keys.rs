@@ -301,6 +301,9 @@ async fn load(
     })
 }
 
+/// The key file `sealing_key` writes into data_dir when no secret_key is configured.
+pub const KEY_FILE: &str = "secret.key";
+
 /// The instance's sealing key: `secret_key` from the configuration, else a key file in data_dir
 /// created (mode 0600) on first start.
 pub fn sealing_key(
@@ -312,7 +315,7 @@ pub fn sealing_key(
             anyhow::anyhow!("secret_key: must be 32 bytes as 64 hex digits or base64")
         });
     }
-    let path = data_dir.join("secret.key");
+    let path = data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => SealingKey::parse(&text)
             .ok_or_else(|| anyhow::anyhow!("{}: not a valid secret key file", path.display())),

@@ -54,6 +54,9 @@ impl From<StoreError> for OpsError {
         match e {
             StoreError::Conflict(what) => OpsError::Conflict(what),
             StoreError::NotFound(what) => OpsError::NotFound(what),
+            StoreError::Unavailable(e) => {
+                OpsError::Internal(e.context("the database is busy or unavailable; try again"))
+            }
             StoreError::Backend(e) => OpsError::Internal(e.context("database")),
         }
     }

@@ -24,7 +24,9 @@ async fn db() -> Db {
         "sqlite" => format!("sqlite://{}/sub/keyway.db", dir.path().display()),
         other => panic!("KEYWAY_TEST_BACKEND={other}: no such backend"),
     };
-    let repos = crate::store::open_backend(&url).await.unwrap();
+    let repos = crate::store::open_backend(&url, Default::default())
+        .await
+        .unwrap();
     Db { repos, _dir: dir }
 }
 

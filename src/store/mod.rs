@@ -21,6 +21,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The database cannot be reached or written right now (locked by another process beyond
+    /// the busy timeout, disk full, read-only, I/O error): worth retrying soon.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] anyhow::Error),
     #[error("database error: {0}")]
     Backend(#[source] anyhow::Error),
 }
@@ -258,7 +262,7 @@ pub trait SetupRepo: Send + Sync {
 pub trait MaintenanceRepo: Send + Sync {
     /// Deletes expired tokens, grants and sessions. Returns rows removed.
     async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64>;
-    /// True when the database answers.
+    /// Ok when the database can be written now (a small write that commits).
     async fn ping(&self) -> StoreResult<()>;
     async fn close(&self);
 }
@@ -279,10 +283,38 @@ pub struct Repos {
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
 
+/// How a backend behaves under trouble.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// How long to wait for a database locked by someone else before `Unavailable`.
+    pub busy_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
+/// Whether the database named by `database_url` does not exist yet (or is empty).
+pub fn is_missing_or_empty(database_url: &str) -> anyhow::Result<bool> {
+    if database_url.starts_with("sqlite:") {
+        sqlite::is_missing_or_empty(database_url)
+    } else {
+        anyhow::bail!("unsupported database (only sqlite: URLs are supported)")
+    }
+}
+
 /// Opens the database named by `database_url`, creating and migrating it, with the cache layer
 /// over the repositories read on every request. The only place that knows the backends.
-pub async fn open(database_url: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Repos> {
-    let (repos, feed) = backend(database_url).await?;
+pub async fn open(
+    database_url: &str,
+    clock: Arc<dyn Clock>,
+    options: StoreOptions,
+) -> anyhow::Result<Repos> {
+    let (repos, feed) = backend(database_url, options).await?;
     let cached = Arc::new(cache::Cached::new(
         repos.users.clone(),
         repos.clients.clone(),
@@ -301,13 +333,16 @@ pub async fn open(database_url: &str, clock: Arc<dyn Clock>) -> anyhow::Result<R
 }
 
 /// The backend's repositories alone, without the cache layer (the store contract suite).
-pub async fn open_backend(database_url: &str) -> anyhow::Result<Repos> {
-    Ok(backend(database_url).await?.0)
+pub async fn open_backend(database_url: &str, options: StoreOptions) -> anyhow::Result<Repos> {
+    Ok(backend(database_url, options).await?.0)
 }
 
-async fn backend(database_url: &str) -> anyhow::Result<(Repos, Arc<dyn cache::ChangeFeed>)> {
+async fn backend(
+    database_url: &str,
+    options: StoreOptions,
+) -> anyhow::Result<(Repos, Arc<dyn cache::ChangeFeed>)> {
     if database_url.starts_with("sqlite:") {
-        let store = Arc::new(sqlite::SqliteStore::open(database_url).await?);
+        let store = Arc::new(sqlite::SqliteStore::open(database_url, options.busy_timeout).await?);
         let feed = Arc::new(store.change_feed());
         let repos = Repos {
             users: store.clone(),

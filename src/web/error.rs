@@ -34,9 +34,15 @@ pub enum AppError {
         error: Option<&'static str>,
         description: &'static str,
     },
+    /// The database is busy or failing: 503 with Retry-After, worth a retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(anyhow::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+/// Seconds a client is told to wait when the database is busy.
+const RETRY_AFTER: u32 = 1;
 
 fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
@@ -53,6 +59,7 @@ impl From<StoreError> for AppError {
                 format!("{what} already exists."),
             ),
             StoreError::NotFound(_) => AppError::not_found(),
+            StoreError::Unavailable(e) => AppError::Unavailable(e),
             StoreError::Backend(e) => AppError::Internal(e.context("database")),
         }
     }
@@ -218,6 +225,30 @@ impl IntoResponse for AppError {
                 }
                 res.headers_mut()
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            }
+            AppError::Unavailable(e) => {
+                tracing::warn!(request_id = %ctx.id, error = format!("{e:#}"), "database unavailable");
+                let mut res = if ctx.json {
+                    let body = serde_json::json!({
+                        "error": "temporarily_unavailable",
+                        "error_description": "the database is busy; try again shortly",
+                    });
+                    let mut res =
+                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+                    res.headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    res
+                } else {
+                    crate::web::pages::error_page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Busy for a moment",
+                        "Keyway cannot reach its database right now. Nothing was lost: wait a second and try again.",
+                        &ctx.id,
+                    )
+                };
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER));
                 res
             }
             AppError::Internal(e) => {

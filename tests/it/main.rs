@@ -20,3 +20,4 @@ mod sessions;
 mod signin;
 mod storage;
 mod token;
+mod trouble;

@@ -137,9 +137,12 @@ async fn expired_rows_are_purged() {
     .map(|t| token_hash(t.as_str().unwrap()))
     .collect();
     // Read the database itself, not the server's cache.
-    let raw = keyway::store::sqlite::SqliteStore::open(&app.state.config.database_url)
-        .await
-        .unwrap();
+    let raw = keyway::store::sqlite::SqliteStore::open(
+        &app.state.config.database_url,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let grant_id = raw
         .token(&hashes[1])
         .await

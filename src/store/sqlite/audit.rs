@@ -94,11 +94,17 @@ impl MaintenanceRepo for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .or_backend()?;
-        Ok(())
+        // Through the writer, like every write: it answers only when a write can commit.
+        self.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE health SET checks = checks + 1 WHERE id = 1")
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn close(&self) {

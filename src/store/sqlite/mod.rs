@@ -55,6 +55,14 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
 }
 
+/// Whether the database file at `database_url` is missing or empty (a fresh start would create
+/// it), without creating anything.
+pub fn is_missing_or_empty(database_url: &str) -> anyhow::Result<bool> {
+    let options = SqliteConnectOptions::from_str(database_url)
+        .with_context(|| format!("invalid SQLite database URL {database_url:?}"))?;
+    Ok(std::fs::metadata(options.get_filename()).map_or(true, |m| m.len() == 0))
+}
+
 impl SqliteStore {
     /// The feed through which processes sharing this database see each other's changes.
     pub fn change_feed(&self) -> changes::FileFeed {
@@ -62,13 +70,15 @@ impl SqliteStore {
     }
 
     /// Opens (creating if needed) and migrates the database at `database_url` (`sqlite:path`).
-    pub async fn open(database_url: &str) -> anyhow::Result<Self> {
+    pub async fn open(database_url: &str, busy_timeout: Duration) -> anyhow::Result<Self> {
         let base = SqliteConnectOptions::from_str(database_url)
             .with_context(|| format!("invalid SQLite database URL {database_url:?}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
+            // A lock held longer than this (another process, a backup) makes the request fail
+            // as Unavailable (503) instead of hanging.
+            .busy_timeout(busy_timeout)
             .synchronous(SqliteSynchronous::Normal)
             // Statement journals and sort spills stay in memory instead of temp files.
             .pragma("temp_store", "MEMORY")
@@ -176,14 +186,35 @@ impl SqliteStore {
     }
 }
 
-/// Turns any error into `StoreError::Backend`, for the `?` operator.
+/// Turns any error into `StoreError::Unavailable` (the database is locked, full, read-only or
+/// failing: see `unavailable`) or `StoreError::Backend`, for the `?` operator.
 trait OrBackend<T> {
     fn or_backend(self) -> StoreResult<T>;
 }
 
 impl<T, E: Into<anyhow::Error>> OrBackend<T> for Result<T, E> {
     fn or_backend(self) -> StoreResult<T> {
-        self.map_err(|e| StoreError::Backend(e.into()))
+        self.map_err(|e| failure(e.into()))
+    }
+}
+
+fn failure(e: anyhow::Error) -> StoreError {
+    match e.downcast_ref::<sqlx::Error>() {
+        Some(s) if unavailable(s) => StoreError::Unavailable(e),
+        _ => StoreError::Backend(e),
+    }
+}
+
+/// Errors that say "not now" rather than "never": SQLITE_BUSY and LOCKED (another connection
+/// holds the lock beyond the busy timeout), FULL, READONLY, IOERR, CANTOPEN, a pool timeout.
+pub(crate) fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        _ => false,
     }
 }
 
@@ -237,6 +268,6 @@ fn write_err(
     match violation(&e) {
         Some(Violation::Unique(which)) => conflict(which),
         Some(Violation::ForeignKey) => StoreError::NotFound(missing()),
-        None => StoreError::Backend(e.into()),
+        None => failure(e.into()),
     }
 }

@@ -23,8 +23,36 @@ const MAX_QUEUED: usize = 4096;
 
 pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 /// Told whether the batch committed (Err carries the reason).
-type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Reply> + Send>;
+type Reply = Box<dyn FnOnce(Result<(), Failure>) + Send>;
+/// Run on the connection inside the batch's transaction; given `None` when the batch could not
+/// even begin, it runs nothing and its reply reports the failure.
+type Job = Box<dyn for<'c> FnOnce(Option<&'c mut SqliteConnection>) -> BoxFuture<'c, Reply> + Send>;
+
+/// Why a whole batch failed.
+#[derive(Debug, Clone)]
+struct Failure {
+    message: String,
+    /// Locked, full, read-only...: the callers answer 503 and may retry.
+    unavailable: bool,
+}
+
+impl Failure {
+    fn of(e: &sqlx::Error) -> Self {
+        Self {
+            message: e.to_string(),
+            unavailable: super::unavailable(e),
+        }
+    }
+
+    fn to_store_error(&self) -> StoreError {
+        let e = anyhow::anyhow!("commit failed: {}", self.message);
+        if self.unavailable {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Backend(e)
+        }
+    }
+}
 
 /// A row that is only ever inserted, never read back by the writer.
 #[derive(Debug, Clone)]
@@ -54,10 +82,6 @@ impl std::fmt::Debug for Writer {
 
 fn closed() -> StoreError {
     StoreError::Backend(anyhow::anyhow!("the database writer has stopped"))
-}
-
-fn commit_error(message: &str) -> StoreError {
-    StoreError::Backend(anyhow::anyhow!("commit failed: {message}"))
 }
 
 impl Writer {
@@ -107,11 +131,15 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             Box::pin(async move {
-                let result = f(conn).await;
-                Box::new(move |commit: Result<(), String>| {
-                    let _ = tx.send(match commit {
-                        Ok(()) => result,
-                        Err(m) => Err(commit_error(&m)),
+                let result = match conn {
+                    Some(conn) => Some(f(conn).await),
+                    None => None,
+                };
+                Box::new(move |commit: Result<(), Failure>| {
+                    let _ = tx.send(match (commit, result) {
+                        (Ok(()), Some(result)) => result,
+                        (Err(failure), _) => Err(failure.to_store_error()),
+                        (Ok(()), None) => Err(closed()),
                     });
                 }) as Reply
             })
@@ -199,22 +227,33 @@ async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
     let all_rows: Vec<&Row> = inserts.iter().flat_map(|(rows, _)| rows.iter()).collect();
     let commit_in_script = jobs.is_empty();
     let fast = match rows::statements(&all_rows, true, commit_in_script) {
-        Ok((sql, args)) => rows::execute(conn, &sql, args).await.is_ok(),
-        Err(_) => false,
+        Ok((sql, args)) => rows::execute(conn, &sql, args)
+            .await
+            .map_err(|e| Failure::of(&e)),
+        Err(e) => Err(Failure {
+            message: e.to_string(),
+            unavailable: false,
+        }),
     };
     let mut insert_results: Vec<StoreResult<()>> = Vec::with_capacity(inserts.len());
+    let fast = match fast {
+        Ok(_) => true,
+        // Locked beyond the busy timeout, full, read-only: retrying row by row would only
+        // make everyone wait longer for the same answer.
+        Err(failure) if failure.unavailable => {
+            let _ = exec(conn, "ROLLBACK").await;
+            return fail_all(inserts, jobs, failure).await;
+        }
+        Err(_) => false,
+    };
     if fast {
         insert_results.extend(inserts.iter().map(|_| Ok(())));
     } else {
-        // A constraint (or binding, or BEGIN) said no: start again and insert request by request
-        // in savepoints, so only the offender fails.
+        // A constraint (or binding) said no: start again and insert request by request in
+        // savepoints, so only the offender fails.
         let _ = exec(conn, "ROLLBACK").await;
         if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-            let message = e.to_string();
-            for (_, tx) in inserts {
-                let _ = tx.send(Err(commit_error(&message)));
-            }
-            return;
+            return fail_all(inserts, jobs, Failure::of(&e)).await;
         }
         for (rows, _) in &inserts {
             let rows: Vec<&Row> = rows.iter().collect();
@@ -238,6 +277,21 @@ async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
     finish(conn, inserts, insert_results, jobs).await
 }
 
+/// Answers every request of a batch that could not run.
+async fn fail_all(
+    inserts: Vec<(Vec<Row>, oneshot::Sender<StoreResult<()>>)>,
+    jobs: Vec<Job>,
+    failure: Failure,
+) {
+    for (_, tx) in inserts {
+        let _ = tx.send(Err(failure.to_store_error()));
+    }
+    for job in jobs {
+        let reply = job(None).await;
+        reply(Err(failure.clone()));
+    }
+}
+
 /// Runs the jobs in the open transaction, commits, and answers everyone.
 async fn finish(
     conn: &mut SqliteConnection,
@@ -247,19 +301,19 @@ async fn finish(
 ) {
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {
-        replies.push(job(&mut *conn).await);
+        replies.push(job(Some(&mut *conn)).await);
     }
     let commit = match exec(conn, "COMMIT").await {
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = exec(conn, "ROLLBACK").await;
-            Err(e.to_string())
+            Err(Failure::of(&e))
         }
     };
     for ((_, tx), result) in inserts.into_iter().zip(insert_results) {
         let _ = tx.send(match &commit {
             Ok(()) => result,
-            Err(m) => Err(commit_error(m)),
+            Err(failure) => Err(failure.to_store_error()),
         });
     }
     for reply in replies {

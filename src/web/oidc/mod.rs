@@ -78,6 +78,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
                 axum::Json(serde_json::json!({"status": "database unavailable"})),
             )
                 .into_response()
