@@ -8,6 +8,7 @@ use crate::oidc::Provider;
 use crate::oidc::keys::{self, Keys};
 use crate::state::{AppState, Shared};
 use crate::store::Auditor;
+use crate::throttle::Throttles;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,6 +137,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .to_string()
         .into();
     let audit = Auditor(repos.audit.clone());
+    let throttles = Throttles::new(&config.throttle, &clock);
     let oidc = Provider {
         issuer: config.issuer.clone(),
         lifetimes: config.lifetimes.clone(),
@@ -149,6 +151,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         tokens: repos.tokens.clone(),
         consents: repos.consents.clone(),
         audit: audit.clone(),
+        throttles: throttles.clone(),
     };
     let auth = Authenticator {
         users: repos.users.clone(),
@@ -158,6 +161,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock: clock.clone(),
         session_absolute: config.lifetimes.session_absolute as i64,
         csrf_key,
+        throttles: throttles.clone(),
     };
     Ok(AppState::new(Shared {
         config: Arc::new(config),
@@ -165,6 +169,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         oidc: Arc::new(oidc),
         auth: Arc::new(auth),
+        throttles,
         discovery,
     }))
 }
@@ -203,6 +208,7 @@ async fn maintenance_loop(state: AppState) {
         if let Err(e) = state.repos.keys.delete_retired_before(cutoff).await {
             tracing::warn!(error = %e, "cannot delete retired keys");
         }
+        state.throttles.prune();
         if let Err(e) = state.keys().reload(now).await {
             tracing::warn!(error = format!("{e:#}"), "cannot reload keys");
         }

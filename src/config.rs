@@ -55,6 +55,33 @@ impl Default for RefreshSettings {
     }
 }
 
+/// Limits on credential guessing (see `crate::throttle`): failures allowed per window, after
+/// which the key waits until the limiter takes another.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Seconds over which the failures below are counted.
+    pub window: u64,
+    /// Failed sign-ins per account (any method).
+    pub account_failures: u32,
+    /// Failed sign-ins per client IP, and failed client authentications per client IP.
+    pub ip_failures: u32,
+    /// Failed client authentications per client id, at the token, revocation and
+    /// introspection endpoints.
+    pub client_failures: u32,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            window: 300,
+            account_failures: 10,
+            ip_failures: 50,
+            client_failures: 10,
+        }
+    }
+}
+
 /// Database behaviour under trouble.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +128,10 @@ pub struct RawConfig {
     pub lifetimes: Lifetimes,
     pub refresh: RefreshSettings,
     pub database: DatabaseSettings,
+    pub throttle: ThrottleSettings,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client; empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawConfig {
@@ -118,6 +149,8 @@ impl Default for RawConfig {
             lifetimes: Lifetimes::default(),
             refresh: RefreshSettings::default(),
             database: DatabaseSettings::default(),
+            throttle: ThrottleSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -139,6 +172,8 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub refresh: RefreshSettings,
     pub database: DatabaseSettings,
+    pub throttle: ThrottleSettings,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `--init`: start afresh on an empty database even though data_dir holds a key file from
     /// an earlier start. Only from the command line.
     pub init: bool,
@@ -289,6 +324,33 @@ impl Config {
                 "must be between 50 and 60000 milliseconds",
             ));
         }
+        let t = &raw.throttle;
+        if t.window == 0 || t.window > 86400 {
+            return Err(err("throttle.window", "must be between 1 second and a day"));
+        }
+        for (name, v) in [
+            ("throttle.account_failures", t.account_failures),
+            ("throttle.ip_failures", t.ip_failures),
+            ("throttle.client_failures", t.client_failures),
+        ] {
+            if v == 0 || v > 100_000 {
+                return Err(err(name, "must be between 1 and 100000"));
+            }
+        }
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        err(
+                            "trusted_proxies",
+                            format!("{p:?} is not an IP address or CIDR range"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(k) = &raw.secret_key {
             if crate::crypto::SealingKey::parse(k).is_none() {
                 return Err(err(
@@ -311,6 +373,8 @@ impl Config {
             lifetimes: raw.lifetimes,
             refresh: raw.refresh,
             database: raw.database,
+            throttle: raw.throttle,
+            trusted_proxies,
             init: false,
         })
     }
@@ -507,6 +571,8 @@ mod example_file {
         assert_eq!(from_file.lifetimes, defaults.lifetimes);
         assert_eq!(from_file.refresh, defaults.refresh);
         assert_eq!(from_file.database, defaults.database);
+        assert_eq!(from_file.throttle, defaults.throttle);
+        assert_eq!(from_file.trusted_proxies, defaults.trusted_proxies);
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml"),
         )

@@ -11,4 +11,5 @@ pub mod oidc;
 pub mod ops;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod web;

@@ -24,6 +24,8 @@ pub struct Shared {
     pub auth: Arc<Authenticator>,
     /// The discovery document, rendered once.
     pub discovery: bytes::Bytes,
+    /// Shared with auth and oidc; pruned by the maintenance loop.
+    pub throttles: crate::throttle::Throttles,
 }
 
 impl AppState {

@@ -38,6 +38,10 @@ pub enum CredentialError {
     /// and disabled account, so that no caller can tell them apart.
     #[error("credential refused")]
     Refused,
+    /// Too many failures for this account or IP: not checked; try again after this many
+    /// seconds.
+    #[error("too many failed attempts")]
+    Limited { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -68,6 +72,27 @@ pub struct Authenticator {
     pub session_absolute: i64,
     /// Derives each session's CSRF token from its id.
     pub csrf_key: crate::crypto::MacKey,
+    pub throttles: crate::throttle::Throttles,
+}
+
+/// The throttle keys of one sign-in attempt: the account it names and the client IP.
+pub(crate) struct Attempt {
+    account: String,
+    ip: String,
+}
+
+impl Attempt {
+    pub(crate) fn new(account: &str, meta: &RequestMeta) -> Self {
+        Self {
+            account: account
+                .trim()
+                .chars()
+                .take(256)
+                .collect::<String>()
+                .to_lowercase(),
+            ip: meta.ip.clone().unwrap_or_default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -79,6 +104,59 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Refuses an attempt whose account or IP is blocked, before any credential is checked.
+    pub(crate) fn guard(&self, attempt: &Attempt) -> CredentialResult<()> {
+        let t = &self.throttles;
+        match t
+            .account
+            .blocked(&attempt.account)
+            .or_else(|| t.signin_ip.blocked(&attempt.ip))
+        {
+            Some(retry_after) => Err(CredentialError::Limited { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failed attempt (audited with `why`, for the log only) and answers it: Refused,
+    /// or Limited when this failure was one too many (audited once per block).
+    pub(crate) async fn failure(
+        &self,
+        method: AuthMethod,
+        attempt: &Attempt,
+        user: Option<&User>,
+        why: &str,
+        meta: &RequestMeta,
+    ) -> CredentialError {
+        self.refused(method, user, why, meta).await;
+        let t = &self.throttles;
+        let by_account = t.account.failed(&attempt.account);
+        let by_ip = t.signin_ip.failed(&attempt.ip);
+        let Some(retry_after) = by_account.max(by_ip) else {
+            return CredentialError::Refused;
+        };
+        let which = if by_account.is_some() {
+            "account"
+        } else {
+            "ip"
+        };
+        self.audit
+            .record(AuditEvent {
+                at: self.now(),
+                event: "signin".into(),
+                user_id: user.map(|u| u.id.clone()),
+                client_id: None,
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+                outcome: "limited".into(),
+                detail: Some(format!(
+                    "{}: too many failures for this {which}; blocked {retry_after} s",
+                    method.name()
+                )),
+            })
+            .await;
+        CredentialError::Limited { retry_after }
     }
 
     /// Audits a refused sign-in; `why` is for the audit log only, never for the user.

@@ -2,7 +2,7 @@
 //! client_secret_basic, client_secret_post, or none for public clients.
 
 use crate::crypto::{constant_time_eq, token_hash};
-use crate::domain::{Client, ClientKind};
+use crate::domain::{AuditEvent, Client, ClientKind, RequestMeta};
 use crate::oidc::{ProtocolError, ProtocolResult, Provider};
 
 /// How the client presented itself.
@@ -26,7 +26,53 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 /// Authenticates the client; `allow_public` lets a public client in with its id alone.
+/// Throttled: a client id or IP with too many failures is refused (Limited) before its
+/// credentials are checked, and every `invalid_client` counts as a failure.
 pub async fn authenticate(
+    p: &Provider,
+    creds: &ClientCredentials,
+    allow_public: bool,
+    meta: &RequestMeta,
+) -> ProtocolResult<Client> {
+    let id = creds
+        .basic
+        .as_ref()
+        .map(|(id, _)| id.as_str())
+        .or(creds.form_id.as_deref())
+        .unwrap_or("");
+    let ip = meta.ip.as_deref().unwrap_or("");
+    let t = &p.throttles;
+    if let Some(retry_after) = t.client.blocked(id).or_else(|| t.client_ip.blocked(ip)) {
+        return Err(ProtocolError::Limited { retry_after });
+    }
+    let result = check(p, creds, allow_public).await;
+    if !matches!(&result, Err(e) if e.code() == Some("invalid_client")) {
+        return result;
+    }
+    let by_client = t.client.failed(id);
+    let by_ip = t.client_ip.failed(ip);
+    let Some(retry_after) = by_client.max(by_ip) else {
+        return result;
+    };
+    let which = if by_client.is_some() { "client" } else { "ip" };
+    p.audit
+        .record(AuditEvent {
+            at: p.now(),
+            event: "client_auth".into(),
+            user_id: None,
+            client_id: Some(id.chars().take(128).collect()),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            outcome: "limited".into(),
+            detail: Some(format!(
+                "too many failures for this {which}; blocked {retry_after} s"
+            )),
+        })
+        .await;
+    Err(ProtocolError::Limited { retry_after })
+}
+
+async fn check(
     p: &Provider,
     creds: &ClientCredentials,
     allow_public: bool,

@@ -24,6 +24,10 @@ pub enum ProtocolError {
         error: Option<&'static str>,
         description: &'static str,
     },
+    /// Too many failed client authentications for this client or IP: not checked; 429 with
+    /// Retry-After.
+    #[error("too many failed attempts")]
+    Limited { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

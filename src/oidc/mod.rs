@@ -45,6 +45,8 @@ pub struct Provider {
     pub tokens: Arc<dyn TokenRepo>,
     pub consents: Arc<dyn ConsentRepo>,
     pub audit: Auditor,
+    /// Failed client authentications per client id and per IP.
+    pub throttles: crate::throttle::Throttles,
 }
 
 impl Provider {

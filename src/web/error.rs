@@ -34,6 +34,9 @@ pub enum AppError {
         error: Option<&'static str>,
         description: &'static str,
     },
+    /// Too many failed attempts: 429 with Retry-After.
+    #[error("too many attempts")]
+    Limited { retry_after: u64 },
     /// The database is busy or failing: 503 with Retry-After, worth a retry.
     #[error("service unavailable: {0}")]
     Unavailable(anyhow::Error),
@@ -88,6 +91,7 @@ impl From<ProtocolError> for AppError {
                 error,
                 description,
             },
+            ProtocolError::Limited { retry_after } => AppError::Limited { retry_after },
             ProtocolError::Store(e) => e.into(),
             ProtocolError::Internal(e) => AppError::Internal(e),
         }
@@ -104,6 +108,7 @@ impl From<CredentialError> for AppError {
                 "Sign-in refused",
                 "The sign-in was not accepted. Go back and try again.",
             ),
+            CredentialError::Limited { retry_after } => AppError::Limited { retry_after },
             CredentialError::Store(e) => e.into(),
             CredentialError::Internal(e) => AppError::Internal(e),
         }
@@ -225,6 +230,29 @@ impl IntoResponse for AppError {
                 }
                 res.headers_mut()
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            }
+            AppError::Limited { retry_after } => {
+                let wait = format!("too many failed attempts; try again in {retry_after} seconds");
+                let mut res = if ctx.json {
+                    let body = serde_json::json!({
+                        "error": "temporarily_unavailable",
+                        "error_description": wait,
+                    });
+                    let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+                    res.headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    res
+                } else {
+                    crate::web::pages::error_page(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many attempts",
+                        &format!("Too many failed attempts. Try again in {retry_after} seconds."),
+                        &ctx.id,
+                    )
+                };
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 res
             }
             AppError::Unavailable(e) => {

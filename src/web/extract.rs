@@ -16,21 +16,87 @@ use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use tower_sessions::Session;
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
+        let ip = peer.map(|peer| client_ip(peer, &parts.headers, &state.config.trusted_proxies));
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect());
-        Ok(RequestMeta { ip, user_agent })
+        Ok(RequestMeta {
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent,
+        })
     }
+}
+
+/// The client's address: the socket's peer, unless the peer is a trusted proxy; then the
+/// nearest address in `Forwarded` (RFC 7239) or else `X-Forwarded-For` that is not itself a
+/// trusted proxy, walking from the last hop back. Headers from anyone else are ignored: a
+/// client cannot claim another IP.
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let values = |name: header::HeaderName| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_owned())
+            .collect()
+    };
+    let forwarded: Vec<std::net::IpAddr> = values(header::FORWARDED)
+        .iter()
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                k.eq_ignore_ascii_case("for").then(|| parse_node(v))?
+            })
+        })
+        .collect();
+    let hops = if forwarded.is_empty() {
+        values(header::HeaderName::from_static("x-forwarded-for"))
+            .iter()
+            .filter_map(|v| parse_node(v))
+            .collect()
+    } else {
+        forwarded
+    };
+    hops.iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or_else(|| hops.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `"[2001:db8::1]:80"`, `2001:db8::1`.
+fn parse_node(v: &str) -> Option<std::net::IpAddr> {
+    let v = v.trim().trim_matches('"');
+    if let Ok(ip) = v.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    v.rsplit_once(':')?.0.parse().ok()
 }
 
 async fn session_of(parts: &mut Parts, state: &AppState) -> Result<Session, AppError> {
@@ -147,5 +213,49 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             )
         })?;
         Ok(CsrfForm { form, session })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let proxy = "10.0.0.2".parse().unwrap();
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let xff = headers(&[("x-forwarded-for", "198.51.100.9, 203.0.113.7, 10.0.0.5")]);
+        // An untrusted peer's headers are ignored.
+        assert_eq!(client_ip(proxy, &xff, &[]), proxy);
+        // The nearest untrusted hop, walking back from the proxy.
+        assert_eq!(
+            client_ip(proxy, &xff, &trusted),
+            "203.0.113.7".parse::<std::net::IpAddr>().unwrap()
+        );
+        let fwd = headers(&[(
+            "forwarded",
+            r#"for="[2001:db8::1]:4711";proto=https, for=10.0.0.9"#,
+        )]);
+        assert_eq!(
+            client_ip(proxy, &fwd, &trusted),
+            "2001:db8::1".parse::<std::net::IpAddr>().unwrap()
+        );
+        // Every hop trusted: the first one.
+        let inner = headers(&[("x-forwarded-for", "10.1.1.1, 10.0.0.5")]);
+        assert_eq!(
+            client_ip(proxy, &inner, &trusted),
+            "10.1.1.1".parse::<std::net::IpAddr>().unwrap()
+        );
+        // No header: the proxy itself.
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), proxy);
     }
 }

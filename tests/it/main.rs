@@ -19,5 +19,6 @@ mod serve;
 mod sessions;
 mod signin;
 mod storage;
+mod throttle;
 mod token;
 mod trouble;

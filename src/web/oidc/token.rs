@@ -95,7 +95,7 @@ pub async fn token(
 ) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
-    let client = client_auth::authenticate(&p, &creds, true).await?;
+    let client = client_auth::authenticate(&p, &creds, true, &meta).await?;
     let req = TokenRequest {
         grant_type: form.remove("grant_type"),
         code: form.remove("code"),
@@ -110,12 +110,13 @@ pub async fn token(
 
 pub async fn revoke(
     State(p): State<Arc<Provider>>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
-    let client = client_auth::authenticate(&p, &creds, false).await?;
+    let client = client_auth::authenticate(&p, &creds, false, &meta).await?;
     let token = form
         .get("token")
         .ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
@@ -125,12 +126,13 @@ pub async fn revoke(
 
 pub async fn introspect(
     State(p): State<Arc<Provider>>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
     let mut form = form(&headers, &body)?;
     let creds = credentials(&headers, &mut form);
-    let client = client_auth::authenticate(&p, &creds, false).await?;
+    let client = client_auth::authenticate(&p, &creds, false, &meta).await?;
     let token = form
         .get("token")
         .ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;

@@ -28,6 +28,8 @@ struct SigninPage<'a> {
     username: &'a str,
     client_name: Option<String>,
     error: Option<&'a str>,
+    /// Seconds to wait, when too many attempts failed.
+    retry_after: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +72,7 @@ async fn show(
             username: hint.as_deref().unwrap_or(""),
             client_name,
             error: None,
+            retry_after: None,
         },
     ))
 }
@@ -84,6 +87,40 @@ pub struct SigninForm {
     password: String,
 }
 
+/// The sign-in page again, with the same words whatever was wrong; when too many attempts
+/// failed, a 429 with Retry-After and a line saying how long to wait.
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    form: &SigninForm,
+    retry_after: Option<u64>,
+) -> AppResult<Response> {
+    let csrf = session::csrf_token(session, &state.auth).await?;
+    let (client_name, _) = waiting_request(state, session, &form.req).await?;
+    let status = match retry_after {
+        Some(_) => StatusCode::TOO_MANY_REQUESTS,
+        None => StatusCode::UNAUTHORIZED,
+    };
+    let mut res = pages::render(
+        status,
+        &SigninPage {
+            csrf: &csrf,
+            req: &form.req,
+            username: &form.username,
+            client_name,
+            error: Some(BAD_CREDENTIALS),
+            retry_after,
+        },
+    );
+    if let Some(wait) = retry_after {
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(wait),
+        );
+    }
+    Ok(res)
+}
+
 async fn submit(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -96,18 +133,10 @@ async fn submit(
     {
         Ok(who) => who,
         Err(CredentialError::Refused) => {
-            let csrf = session::csrf_token(&session, &state.auth).await?;
-            let (client_name, _) = waiting_request(&state, &session, &form.req).await?;
-            return Ok(pages::render(
-                StatusCode::UNAUTHORIZED,
-                &SigninPage {
-                    csrf: &csrf,
-                    req: &form.req,
-                    username: &form.username,
-                    client_name,
-                    error: Some(BAD_CREDENTIALS),
-                },
-            ));
+            return refused(&state, &session, &form, None).await;
+        }
+        Err(CredentialError::Limited { retry_after }) => {
+            return refused(&state, &session, &form, Some(retry_after)).await;
         }
         Err(e) => return Err(e.into()),
     };

@@ -1,0 +1,227 @@
+//! Throttling of credential guessing, on the injected clock: failed checks per key (an account,
+//! a client, an IP) are counted by a governor GCRA limiter (`failures` allowed per `window`,
+//! replenished evenly), and a key whose failure is refused stays blocked until the limiter
+//! would take another one. Blocked keys are refused before their credential is even looked at,
+//! and the block lifts by itself: no one can lock an account out for longer than that.
+//!
+//! Memory stays bounded under a spray of distinct keys: `prune` (every minute, and whenever
+//! the table passes `MAX_KEYS`) drops keys that are back to a fresh state, and past the bound
+//! counting starts over.
+
+use crate::clock::{Clock, UnixTime};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Keys tracked at most per throttle.
+pub const MAX_KEYS: usize = 50_000;
+
+/// The injected clock as governor reads time: the duration since the Unix epoch.
+#[derive(Clone)]
+struct LimiterClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_secs(self.0.now().max(0) as u64)
+    }
+}
+
+type Limiter = RateLimiter<
+    String,
+    HashMapStateStore<String>,
+    LimiterClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
+
+fn new_limiter(quota: Quota, clock: &Arc<dyn Clock>) -> Limiter {
+    RateLimiter::new(
+        quota,
+        HashMapStateStore::default(),
+        LimiterClock(clock.clone()),
+    )
+}
+
+/// Counts failures per key; see the module doc.
+pub struct Throttle {
+    quota: Quota,
+    /// Replaced whole when a spray passes the bound.
+    limiter: Mutex<Limiter>,
+    /// Keys refused until the given time.
+    blocked: Mutex<HashMap<String, UnixTime>>,
+    clock: Arc<dyn Clock>,
+    max_keys: usize,
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle").finish_non_exhaustive()
+    }
+}
+
+impl Throttle {
+    /// `failures` allowed per `window` seconds (both at least 1).
+    pub fn new(failures: u32, window: u64, clock: Arc<dyn Clock>) -> Self {
+        Self::with_max_keys(failures, window, clock, MAX_KEYS)
+    }
+
+    pub fn with_max_keys(failures: u32, window: u64, clock: Arc<dyn Clock>, max: usize) -> Self {
+        let burst = NonZeroU32::new(failures.max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(Duration::from_secs(window.max(1)) / burst.get())
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        Self {
+            quota,
+            limiter: Mutex::new(new_limiter(quota, &clock)),
+            blocked: Mutex::new(HashMap::new()),
+            clock,
+            max_keys: max,
+        }
+    }
+
+    /// Seconds until `key` may try again, if it is blocked now.
+    pub fn blocked(&self, key: &str) -> Option<u64> {
+        let now = self.clock.now();
+        let mut blocked = self.blocked.lock().ok()?;
+        if blocked.is_empty() {
+            return None;
+        }
+        match blocked.get(key) {
+            Some(until) if *until > now => Some((*until - now) as u64),
+            Some(_) => {
+                blocked.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Counts a failed check for `key`. Some(seconds) when this failure was one too many: the
+    /// key is now blocked for that long (the caller audits this, once per block).
+    pub fn failed(&self, key: &str) -> Option<u64> {
+        if self.len() >= self.max_keys {
+            self.prune();
+        }
+        let key = key.to_owned();
+        let refused = self.limiter.lock().ok()?.check_key(&key).err()?;
+        let now = self.clock.now();
+        let wait = refused
+            .wait_time_from(Duration::from_secs(now.max(0) as u64))
+            .as_secs()
+            .max(1);
+        if let Ok(mut blocked) = self.blocked.lock() {
+            if blocked.len() >= self.max_keys {
+                blocked.retain(|_, until| *until > now);
+            }
+            if blocked.len() < self.max_keys {
+                blocked.insert(key, now + wait as i64);
+            }
+        }
+        Some(wait)
+    }
+
+    /// Drops keys back to a fresh state and lifted blocks; starts over past the bound.
+    pub fn prune(&self) {
+        if let Ok(mut limiter) = self.limiter.lock() {
+            limiter.retain_recent();
+            if limiter.len() >= self.max_keys {
+                // A spray wider than the bound: counting starts over rather than growing.
+                *limiter = new_limiter(self.quota, &self.clock);
+            }
+            limiter.shrink_to_fit();
+        }
+        let now = self.clock.now();
+        if let Ok(mut blocked) = self.blocked.lock() {
+            blocked.retain(|_, until| *until > now);
+            blocked.shrink_to_fit();
+        }
+    }
+
+    /// Keys tracked now (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.limiter.lock().map_or(0, |l| l.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Everything throttled, by what it counts.
+#[derive(Debug, Clone)]
+pub struct Throttles {
+    /// Failed sign-ins per account (whatever the method), by normalised username.
+    pub account: Arc<Throttle>,
+    /// Failed sign-ins per client IP.
+    pub signin_ip: Arc<Throttle>,
+    /// Failed client authentications per client id.
+    pub client: Arc<Throttle>,
+    /// Failed client authentications per client IP.
+    pub client_ip: Arc<Throttle>,
+}
+
+impl Throttles {
+    pub fn new(settings: &crate::config::ThrottleSettings, clock: &Arc<dyn Clock>) -> Self {
+        let t = |failures| Arc::new(Throttle::new(failures, settings.window, clock.clone()));
+        Self {
+            account: t(settings.account_failures),
+            signin_ip: t(settings.ip_failures),
+            client: t(settings.client_failures),
+            client_ip: t(settings.ip_failures),
+        }
+    }
+
+    pub fn prune(&self) {
+        for t in [
+            &self.account,
+            &self.signin_ip,
+            &self.client,
+            &self.client_ip,
+        ] {
+            t.prune();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn blocks_after_the_allowed_failures_and_lifts_by_itself() {
+        let clock = ManualClock::default();
+        let t = Throttle::new(3, 60, Arc::new(clock.clone()));
+        for _ in 0..3 {
+            assert_eq!(t.failed("alice"), None);
+        }
+        assert_eq!(t.blocked("alice"), None, "three failures are allowed");
+        let wait = t.failed("alice").expect("the fourth is one too many");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(t.blocked("alice"), Some(wait));
+        assert_eq!(t.blocked("bob"), None, "per key");
+        clock.advance(wait as i64);
+        assert_eq!(t.blocked("alice"), None, "lifted after its time");
+        clock.advance(60);
+        for _ in 0..3 {
+            assert_eq!(t.failed("alice"), None, "a full window later, fresh again");
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_spray_of_keys() {
+        let clock = ManualClock::default();
+        let t = Throttle::with_max_keys(5, 300, Arc::new(clock.clone()), 1_000);
+        for i in 0..20_000 {
+            t.failed(&format!("user{i}"));
+            assert!(t.len() <= 1_000, "{} keys after {i}", t.len());
+        }
+        clock.advance(301);
+        t.prune();
+        assert!(t.is_empty());
+    }
+}
