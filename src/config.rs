@@ -82,6 +82,24 @@ impl Default for ThrottleSettings {
     }
 }
 
+/// Signing key rotation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// Seconds a rotated-in key is published before it signs; longer than the JWKS cache
+    /// lifetime (300 s), so relying parties know a key before they meet it.
+    pub prepublish: u64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self { prepublish: 86400 }
+    }
+}
+
+/// How long relying parties may cache the JWKS (its Cache-Control max-age).
+pub const JWKS_MAX_AGE: u64 = 300;
+
 /// Database behaviour under trouble.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +147,7 @@ pub struct RawConfig {
     pub refresh: RefreshSettings,
     pub database: DatabaseSettings,
     pub throttle: ThrottleSettings,
+    pub keys: KeySettings,
     /// Reverse proxies (IP addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client; empty: the socket's peer is the client.
     pub trusted_proxies: Vec<String>,
@@ -150,6 +169,7 @@ impl Default for RawConfig {
             refresh: RefreshSettings::default(),
             database: DatabaseSettings::default(),
             throttle: ThrottleSettings::default(),
+            keys: KeySettings::default(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -173,6 +193,7 @@ pub struct Config {
     pub refresh: RefreshSettings,
     pub database: DatabaseSettings,
     pub throttle: ThrottleSettings,
+    pub keys: KeySettings,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `--init`: start afresh on an empty database even though data_dir holds a key file from
     /// an earlier start. Only from the command line.
@@ -337,6 +358,14 @@ impl Config {
                 return Err(err(name, "must be between 1 and 100000"));
             }
         }
+        if raw.keys.prepublish <= JWKS_MAX_AGE || raw.keys.prepublish > 90 * 86400 {
+            return Err(err(
+                "keys.prepublish",
+                format!(
+                    "must be more than the JWKS cache lifetime ({JWKS_MAX_AGE} s) and at most 90 days"
+                ),
+            ));
+        }
         let trusted_proxies = raw
             .trusted_proxies
             .iter()
@@ -374,6 +403,7 @@ impl Config {
             refresh: raw.refresh,
             database: raw.database,
             throttle: raw.throttle,
+            keys: raw.keys,
             trusted_proxies,
             init: false,
         })
@@ -572,6 +602,7 @@ mod example_file {
         assert_eq!(from_file.refresh, defaults.refresh);
         assert_eq!(from_file.database, defaults.database);
         assert_eq!(from_file.throttle, defaults.throttle);
+        assert_eq!(from_file.keys, defaults.keys);
         assert_eq!(from_file.trusted_proxies, defaults.trusted_proxies);
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml"),

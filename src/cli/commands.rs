@@ -7,7 +7,7 @@ use super::output::{
 use super::{ClientCommand, Command, KeysCommand, UserCommand};
 use crate::app::{self, Application};
 use crate::auth::password::Passwords;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::{GrantType, NewUser};
 use crate::oidc::clients::ClientSpec;
@@ -227,22 +227,42 @@ async fn keys_command(cmd: KeysCommand, config: &Config, out: Out) -> anyhow::Re
     match cmd {
         KeysCommand::List => {
             let keys = with_operator(config, async |ops| Ok(ops.list_keys().await?)).await?;
-            let doc = Value::Array(keys.iter().map(key_json).collect());
-            out.emit(&doc, || keys_table(&keys))
+            let now = SystemClock.now();
+            let doc = Value::Array(keys.iter().map(|k| key_json(k, now)).collect());
+            out.emit(&doc, || keys_table(&keys, now))
         }
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { now } => {
             let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
-            let new =
-                with_operator(config, async |ops| Ok(ops.rotate_keys(&sealing).await?)).await?;
+            let prepublish = if now {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: --now: the new keys sign at once; relying parties holding a cached JWKS may fail to verify their tokens for up to 5 minutes"
+                );
+                0
+            } else {
+                config.keys.prepublish as i64
+            };
+            let new = with_operator(config, async |ops| {
+                Ok(ops.rotate_keys(&sealing, prepublish).await?)
+            })
+            .await?;
             let doc = json!({
-                "rotated": new.iter().map(|k| json!({ "kid": k.kid, "alg": k.alg })).collect::<Vec<_>>(),
+                "rotated": new.iter().map(|k| json!({
+                    "kid": k.kid, "alg": k.alg, "activates_at": k.activates_at,
+                })).collect::<Vec<_>>(),
             });
             out.emit(&doc, || {
-                let mut s = String::from("new signing keys (the previous ones are retired):\n");
+                let mut s = String::from("new signing keys, published now:\n");
                 for k in &new {
                     s.push_str(&format!("  {:<6} {}\n", k.alg, k.kid));
                 }
-                s.push_str("Running servers switch to them within a minute.");
+                match new.first() {
+                    Some(k) if prepublish > 0 => s.push_str(&format!(
+                        "They start signing at {} (the current keys retire then).",
+                        super::output::human_time(k.activates_at)
+                    )),
+                    _ => s.push_str("They sign from now; the previous keys are retired."),
+                }
                 s
             })
         }

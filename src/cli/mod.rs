@@ -281,8 +281,14 @@ enum ClientCommand {
 enum KeysCommand {
     /// List signing keys
     List,
-    /// Add a new key per algorithm and retire the current ones
-    Rotate,
+    /// Add a new key per algorithm: published now, signing after keys.prepublish (a day by
+    /// default), when the current ones retire
+    Rotate {
+        /// Sign with the new keys at once (relying parties with a cached JWKS may fail to
+        /// verify the first tokens for up to 5 minutes)
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 /// Entry point for `main`: parses the command line, runs the command, maps failure to an exit code.

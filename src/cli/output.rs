@@ -2,7 +2,7 @@
 
 use crate::clock::UnixTime;
 use crate::domain::{Client, ClientKind, User};
-use crate::store::StoredKey;
+use crate::store::{KeyState, StoredKey};
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -102,45 +102,52 @@ pub(super) fn clients_table(clients: &[Client]) -> String {
     )
 }
 
-fn key_status(k: &StoredKey) -> &'static str {
-    if k.retired_at.is_none() {
-        "active"
-    } else {
-        "retired"
-    }
+/// The key's state now (next, current, retired) and when it changes next.
+fn key_state(k: &StoredKey, now: UnixTime) -> (&'static str, Option<UnixTime>) {
+    let state = k.state(now);
+    let changes = match state {
+        KeyState::Next => Some(k.activates_at),
+        KeyState::Current => k.retired_at,
+        KeyState::Retired => None,
+    };
+    (state.as_str(), changes)
 }
 
-pub(super) fn key_json(k: &StoredKey) -> Value {
+pub(super) fn key_json(k: &StoredKey, now: UnixTime) -> Value {
+    let (status, changes_at) = key_state(k, now);
     json!({
         "kid": k.kid,
         "alg": k.alg,
         "created_at": k.created_at,
+        "activates_at": k.activates_at,
         "retired_at": k.retired_at,
-        "status": key_status(k),
+        "status": status,
+        "changes_at": changes_at,
     })
 }
 
-pub(super) fn keys_table(keys: &[StoredKey]) -> String {
+pub(super) fn keys_table(keys: &[StoredKey], now: UnixTime) -> String {
     let rows = keys
         .iter()
         .map(|k| {
+            let (status, changes_at) = key_state(k, now);
             vec![
                 k.kid.clone(),
                 k.alg.clone(),
                 human_time(k.created_at),
-                k.retired_at.map(human_time).unwrap_or_default(),
-                key_status(k).to_owned(),
+                status.to_owned(),
+                changes_at.map(human_time).unwrap_or_default(),
             ]
         })
         .collect();
-    table(&["KID", "ALG", "CREATED", "RETIRED", "STATUS"], rows)
+    table(&["KID", "ALG", "CREATED", "STATUS", "CHANGES AT"], rows)
 }
 
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
 }
 
-fn human_time(t: UnixTime) -> String {
+pub(super) fn human_time(t: UnixTime) -> String {
     match time::OffsetDateTime::from_unix_timestamp(t) {
         Ok(d) => format!(
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",

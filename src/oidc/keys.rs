@@ -1,6 +1,9 @@
 //! Signing keys: generation, sealing at rest, rotation, the JWKS document and JWS signing/verification.
-//! One active key per algorithm (RS256, ES256, EdDSA). Retired keys stay published until every ID
-//! token they signed has expired.
+//! One current key per algorithm (RS256, ES256, EdDSA). A rotated-in key is published at once but
+//! signs only from its `activates_at`, after a pre-publication period longer than the JWKS cache
+//! lifetime, so that relying parties holding a cached JWKS can verify its first tokens; the key it
+//! replaces signs until then and stays published until every ID token it signed has expired. The
+//! signing key is chosen at signing time, so a server switches without a reload.
 
 use crate::clock::UnixTime;
 use crate::crypto::{self, SealingKey};
@@ -15,6 +18,16 @@ use std::sync::{Arc, RwLock};
 struct ActiveKey {
     kid: String,
     signer: Signer,
+    /// Signs from this time...
+    activates_at: UnixTime,
+    /// ...until this one.
+    retired_at: Option<UnixTime>,
+}
+
+impl ActiveKey {
+    fn signs_at(&self, now: UnixTime) -> bool {
+        self.activates_at <= now && self.retired_at.is_none_or(|r| r > now)
+    }
 }
 
 enum Signer {
@@ -44,9 +57,11 @@ impl Signer {
     }
 }
 
-/// A snapshot of the key material: the active signer per algorithm and the published JWKS.
+/// A snapshot of the key material: the signers per algorithm (current and next) and the
+/// published JWKS.
 pub struct KeySet {
-    active: HashMap<SigningAlg, ActiveKey>,
+    /// Oldest first.
+    active: HashMap<SigningAlg, Vec<ActiveKey>>,
     verifiers: HashMap<String, Box<dyn JwsVerifier>>,
     /// The JWKS document, rendered once per key change.
     jwks: bytes::Bytes,
@@ -110,12 +125,25 @@ impl KeySet {
         self.jwks.clone()
     }
 
-    /// Signs `claims` as a compact JWS with the active key of `alg`.
-    pub fn sign(&self, alg: SigningAlg, claims: &serde_json::Value) -> anyhow::Result<String> {
+    /// The key of `alg` that signs at `now`: the newest one whose time has come.
+    fn signing_key(&self, alg: SigningAlg, now: UnixTime) -> Option<&ActiveKey> {
+        self.active
+            .get(&alg)?
+            .iter()
+            .rev()
+            .find(|k| k.signs_at(now))
+    }
+
+    /// Signs `claims` as a compact JWS with the key of `alg` that signs at `now`.
+    pub fn sign(
+        &self,
+        alg: SigningAlg,
+        claims: &serde_json::Value,
+        now: UnixTime,
+    ) -> anyhow::Result<String> {
         let key = self
-            .active
-            .get(&alg)
-            .ok_or_else(|| anyhow::anyhow!("no active {} key", alg.as_str()))?;
+            .signing_key(alg, now)
+            .ok_or_else(|| anyhow::anyhow!("no current {} key", alg.as_str()))?;
         let signer = match &key.signer {
             Signer::Es256 { key, header_b64 } => return sign_es256(key, header_b64, claims),
             Signer::Jose(signer) => signer,
@@ -143,8 +171,8 @@ impl KeySet {
         serde_json::from_slice(&payload).ok()
     }
 
-    pub fn active_kid(&self, alg: SigningAlg) -> Option<&str> {
-        self.active.get(&alg).map(|k| k.kid.as_str())
+    pub fn active_kid(&self, alg: SigningAlg, now: UnixTime) -> Option<&str> {
+        self.signing_key(alg, now).map(|k| k.kid.as_str())
     }
 }
 
@@ -199,6 +227,7 @@ async fn insert_new(
     sealing: &SealingKey,
     alg: SigningAlg,
     now: UnixTime,
+    activates_at: UnixTime,
 ) -> anyhow::Result<String> {
     let (kid, der, public_jwk) = tokio::task::spawn_blocking(move || generate(alg)).await??;
     let sealed = sealing.seal(&der, kid.as_bytes())?;
@@ -208,13 +237,14 @@ async fn insert_new(
         sealed_private_key: sealed,
         public_jwk,
         created_at: now,
+        activates_at,
         retired_at: None,
     })
     .await?;
     Ok(kid)
 }
 
-/// Generates a key for every algorithm that has no current one.
+/// Generates a key, signing at once, for every algorithm that has none signing or about to.
 pub async fn ensure_keys(
     repo: &dyn KeyRepo,
     sealing: &SealingKey,
@@ -224,25 +254,28 @@ pub async fn ensure_keys(
     for alg in SigningAlg::ALL {
         if !keys
             .iter()
-            .any(|k| k.alg == alg.as_str() && k.retired_at.is_none())
+            .any(|k| k.alg == alg.as_str() && k.retired_at.is_none_or(|r| r > now))
         {
-            insert_new(repo, sealing, alg, now).await?;
+            insert_new(repo, sealing, alg, now, now).await?;
         }
     }
     Ok(())
 }
 
-/// Adds a new key per algorithm, makes it the signing key and retires the old ones, which stay in
-/// the JWKS until tokens signed with them have expired. Returns the new kids.
+/// Adds a new key per algorithm, published now and signing from `now + prepublish`; the keys it
+/// replaces sign until then and stay in the JWKS until tokens signed with them have expired.
+/// Returns the new kids.
 pub async fn rotate(
     repo: &dyn KeyRepo,
     sealing: &SealingKey,
     now: UnixTime,
+    prepublish: i64,
 ) -> anyhow::Result<Vec<String>> {
+    let activates_at = now + prepublish.max(0);
     let mut kids = Vec::new();
     for alg in SigningAlg::ALL {
-        let kid = insert_new(repo, sealing, alg, now).await?;
-        repo.retire_others(alg.as_str(), &kid, now).await?;
+        let kid = insert_new(repo, sealing, alg, now, activates_at).await?;
+        repo.retire_others(alg.as_str(), &kid, activates_at).await?;
         kids.push(kid);
     }
     Ok(kids)
@@ -260,7 +293,7 @@ async fn load(
     id_token_ttl: i64,
 ) -> anyhow::Result<KeySet> {
     let keys = repo.list().await?;
-    let mut active: HashMap<SigningAlg, ActiveKey> = HashMap::new();
+    let mut active: HashMap<SigningAlg, Vec<ActiveKey>> = HashMap::new();
     let mut verifiers: HashMap<String, Box<dyn JwsVerifier>> = HashMap::new();
     let mut published = Vec::new();
     // Oldest first, so the newest current key of each algorithm wins.
@@ -279,16 +312,16 @@ async fn load(
         };
         verifiers.insert(key.kid.clone(), verifier);
         published.push(serde_json::from_str::<serde_json::Value>(&key.public_jwk)?);
-        if key.retired_at.is_none() {
+        // Current and next keys: the one that signs is chosen at signing time.
+        if key.retired_at.is_none_or(|r| r > now) {
             let der = sealing.open(&key.sealed_private_key, key.kid.as_bytes())?;
             let signer = Signer::from_der(alg, &key.kid, &der)?;
-            active.insert(
-                alg,
-                ActiveKey {
-                    kid: key.kid,
-                    signer,
-                },
-            );
+            active.entry(alg).or_default().push(ActiveKey {
+                kid: key.kid,
+                signer,
+                activates_at: key.activates_at,
+                retired_at: key.retired_at,
+            });
         }
     }
     // Newest keys first in the document: clients that pick the first match pick the current one.

@@ -11,10 +11,15 @@ impl Operator {
         Ok(self.repos.keys.list().await?)
     }
 
-    /// A new key per algorithm; the current ones are retired (published until the ID tokens
-    /// they signed expire). Returns the new keys. Running servers pick them up within a minute.
-    pub async fn rotate_keys(&self, sealing: &SealingKey) -> OpsResult<Vec<StoredKey>> {
-        let kids = keys::rotate(self.repos.keys.as_ref(), sealing, self.now()).await?;
+    /// A new key per algorithm, published now and signing after `prepublish` seconds, when the
+    /// current ones retire (published until the ID tokens they signed expire). Returns the new
+    /// keys. Running servers publish them within a minute.
+    pub async fn rotate_keys(
+        &self,
+        sealing: &SealingKey,
+        prepublish: i64,
+    ) -> OpsResult<Vec<StoredKey>> {
+        let kids = keys::rotate(self.repos.keys.as_ref(), sealing, self.now(), prepublish).await?;
         self.record("keys.rotate", None, None).await;
         let all = self.repos.keys.list().await?;
         Ok(all.into_iter().filter(|k| kids.contains(&k.kid)).collect())

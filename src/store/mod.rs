@@ -192,7 +192,43 @@ pub struct StoredKey {
     pub sealed_private_key: Vec<u8>,
     pub public_jwk: String,
     pub created_at: UnixTime,
+    /// When it starts signing (published from `created_at`).
+    pub activates_at: UnixTime,
+    /// When it stops signing (published until the ID tokens it signed have expired).
     pub retired_at: Option<UnixTime>,
+}
+
+/// Where a key is in its life at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not signing yet.
+    Next,
+    /// Signing.
+    Current,
+    /// No longer signing; published while its ID tokens may be alive.
+    Retired,
+}
+
+impl StoredKey {
+    pub fn state(&self, now: UnixTime) -> KeyState {
+        if self.retired_at.is_some_and(|r| r <= now) {
+            KeyState::Retired
+        } else if self.activates_at > now {
+            KeyState::Next
+        } else {
+            KeyState::Current
+        }
+    }
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Retired => "retired",
+        }
+    }
 }
 
 impl std::fmt::Debug for StoredKey {
@@ -201,6 +237,7 @@ impl std::fmt::Debug for StoredKey {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
@@ -211,8 +248,9 @@ pub trait KeyRepo: Send + Sync {
     /// All keys, oldest first.
     async fn list(&self) -> StoreResult<Vec<StoredKey>>;
     async fn insert(&self, key: &StoredKey) -> StoreResult<()>;
-    /// Retires every current key of `alg` except `keep_kid`.
-    async fn retire_others(&self, alg: &str, keep_kid: &str, now: UnixTime) -> StoreResult<()>;
+    /// Makes every key of `alg` except `keep_kid` stop signing by `at` (an earlier retirement
+    /// is kept).
+    async fn retire_others(&self, alg: &str, keep_kid: &str, at: UnixTime) -> StoreResult<()>;
     /// Deletes keys retired before `before`.
     async fn delete_retired_before(&self, before: UnixTime) -> StoreResult<u64>;
 }

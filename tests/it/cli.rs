@@ -460,13 +460,14 @@ fn keys_list_and_rotate() {
     assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
     assert!(
         keys.iter()
-            .all(|k| k["status"] == "active" && k["retired_at"].is_null())
+            .all(|k| k["status"] == "current" && k["retired_at"].is_null())
     );
     let old: Vec<String> = keys
         .iter()
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
 
+    // A rotation publishes new keys that sign only after the pre-publication period.
     let rotated = k.json(&["keys", "rotate"]);
     let new: Vec<String> = rotated["rotated"]
         .as_array()
@@ -476,20 +477,46 @@ fn keys_list_and_rotate() {
         .collect();
     assert_eq!(new.len(), 3);
     assert!(new.iter().all(|kid| !old.contains(kid)));
-
     let keys = k.json(&["keys", "list"]);
     let keys = keys.as_array().unwrap();
     assert_eq!(keys.len(), 6);
+    let activates = rotated["rotated"][0]["activates_at"].as_i64().unwrap();
     for key in keys {
         let kid = key["kid"].as_str().unwrap().to_owned();
         if old.contains(&kid) {
-            assert_eq!(key["status"], "retired", "{key}");
-            assert!(key["retired_at"].is_i64(), "{key}");
+            assert_eq!(
+                key["status"], "current",
+                "signs until the new ones start: {key}"
+            );
+            assert_eq!(key["changes_at"], activates, "{key}");
         } else {
             assert!(new.contains(&kid), "{key}");
-            assert_eq!(key["status"], "active", "{key}");
+            assert_eq!(key["status"], "next", "{key}");
+            assert_eq!(key["changes_at"], activates, "{key}");
         }
     }
+    let created = keys[0]["created_at"].as_i64().unwrap();
+    assert!(
+        activates - created >= 86_400 - 5,
+        "a day of pre-publication by default"
+    );
+
+    // --now signs with the new keys at once, and says what that risks.
+    let out = k
+        .cmd()
+        .args(["--json", "keys", "rotate", "--now"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: --now"));
+    let keys = k.json(&["keys", "list"]);
+    let current: Vec<&Value> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["status"] == "current")
+        .collect();
+    assert_eq!(current.len(), 3, "one signing key per algorithm: {keys}");
 }
 
 #[test]

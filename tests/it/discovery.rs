@@ -1,6 +1,6 @@
 //! Discovery, RFC 8414 metadata, JWKS, key rotation, health endpoints and security headers.
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, http_client};
 use serde_json::Value;
 
 #[tokio::test]
@@ -55,7 +55,7 @@ async fn jwks_publishes_one_key_per_algorithm_and_keeps_rotated_keys() {
     let sealing =
         keyway::oidc::keys::sealing_key(None, std::path::Path::new(&app.state.config.data_dir))
             .unwrap();
-    keyway::oidc::keys::rotate(app.state.repos.keys.as_ref(), &sealing, now)
+    keyway::oidc::keys::rotate(app.state.repos.keys.as_ref(), &sealing, now, 0)
         .await
         .unwrap();
     app.state.keys().reload(now).await.unwrap();
@@ -126,4 +126,84 @@ async fn pages_carry_security_headers_and_a_request_id() {
         res.text().await.unwrap().contains(&id),
         "error pages show the request id"
     );
+}
+
+/// The `kid` in an ID token's header.
+fn kid(id_token: &str) -> String {
+    use base64::Engine;
+    let header = id_token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_before_it_signs_anything() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let client = app.client().await;
+    let id_token = async || {
+        let (code, verifier) = app.code_for(&http_client(), &client, "alice", "").await;
+        let body: Value = app
+            .exchange(&client, &code, &verifier)
+            .await
+            .json()
+            .await
+            .unwrap();
+        kid(body["id_token"].as_str().unwrap())
+    };
+    let old = id_token().await;
+    let prepublish = app.state.config.keys.prepublish as i64;
+    let sealing =
+        keyway::oidc::keys::sealing_key(None, std::path::Path::new(&app.state.config.data_dir))
+            .unwrap();
+    let new = keyway::oidc::keys::rotate(
+        app.state.repos.keys.as_ref(),
+        &sealing,
+        app.clock_now(),
+        prepublish,
+    )
+    .await
+    .unwrap();
+    app.state.keys().reload(app.clock_now()).await.unwrap();
+    let jwks = published(&app).await;
+    for kid in &new {
+        assert!(jwks.contains(kid), "the new key is published at once");
+    }
+    assert_eq!(id_token().await, old, "but does not sign yet");
+    // After the pre-publication period it signs, without a reload.
+    app.clock.advance(prepublish);
+    let now_signing = id_token().await;
+    assert!(new.contains(&now_signing), "{now_signing}");
+    // The old key stays published until its last ID token has expired.
+    app.clock
+        .advance(app.state.config.lifetimes.id_token as i64 - 1);
+    app.state.keys().reload(app.clock_now()).await.unwrap();
+    assert!(published(&app).await.contains(&old));
+    app.clock.advance(1);
+    app.state.keys().reload(app.clock_now()).await.unwrap();
+    assert!(!published(&app).await.contains(&old));
+}
+
+/// The kids in the JWKS.
+async fn published(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app
+        .http
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
 }

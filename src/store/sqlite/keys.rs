@@ -22,15 +22,15 @@ impl KeyRepo for SqliteStore {
         self.write(move |conn| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO signing_keys \
-                     (kid, alg, sealed_private_key, public_jwk, created_at, retired_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO signing_keys (kid, alg, sealed_private_key, public_jwk, \
+                     created_at, activates_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&key.kid)
                 .bind(&key.alg)
                 .bind(&key.sealed_private_key)
                 .bind(&key.public_jwk)
                 .bind(key.created_at)
+                .bind(key.activates_at)
                 .bind(key.retired_at)
                 .execute(&mut *conn)
                 .await
@@ -41,17 +41,18 @@ impl KeyRepo for SqliteStore {
         .await
     }
 
-    async fn retire_others(&self, alg: &str, keep_kid: &str, now: UnixTime) -> StoreResult<()> {
+    async fn retire_others(&self, alg: &str, keep_kid: &str, at: UnixTime) -> StoreResult<()> {
         let (alg, keep_kid) = (alg.to_owned(), keep_kid.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
                 sqlx::query(
                     "UPDATE signing_keys SET retired_at = ? \
-                     WHERE alg = ? AND kid <> ? AND retired_at IS NULL",
+                     WHERE alg = ? AND kid <> ? AND (retired_at IS NULL OR retired_at > ?)",
                 )
-                .bind(now)
+                .bind(at)
                 .bind(&alg)
                 .bind(&keep_kid)
+                .bind(at)
                 .execute(&mut *conn)
                 .await
                 .or_backend()?;

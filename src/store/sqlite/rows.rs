@@ -200,6 +200,7 @@ pub(super) struct KeyRow {
     sealed_private_key: Vec<u8>,
     public_jwk: String,
     created_at: i64,
+    activates_at: i64,
     retired_at: Option<i64>,
 }
 
@@ -211,6 +212,7 @@ impl From<KeyRow> for StoredKey {
             sealed_private_key: r.sealed_private_key,
             public_jwk: r.public_jwk,
             created_at: r.created_at,
+            activates_at: r.activates_at,
             retired_at: r.retired_at,
         }
     }

@@ -62,9 +62,12 @@ async fn discovery(State(state): State<AppState>) -> Response {
     json_static(state.discovery.clone(), "public, max-age=3600")
 }
 
+/// Must match `config::JWKS_MAX_AGE`, which bounds `keys.prepublish` from below.
+const JWKS_CACHE: &str = "public, max-age=300";
+
 async fn jwks(State(state): State<AppState>) -> Response {
     // Short cache: after a rotation clients should see the new key soon.
-    json_static(state.keys().snapshot().jwks_json(), "public, max-age=300")
+    json_static(state.keys().snapshot().jwks_json(), JWKS_CACHE)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -83,5 +86,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_jwks_cache_lifetime_is_the_one_prepublication_outlasts() {
+        assert_eq!(
+            super::JWKS_CACHE,
+            format!("public, max-age={}", crate::config::JWKS_MAX_AGE)
+        );
     }
 }
