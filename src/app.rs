@@ -22,7 +22,7 @@ pub struct Application {
 }
 
 /// How often expired rows are purged and keys re-read (a CLI `keys rotate` reaches a running server).
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(crate::config::KEY_RELOAD);
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {

@@ -55,29 +55,33 @@ impl Default for RefreshSettings {
     }
 }
 
-/// Limits on credential guessing (see `crate::throttle`): failures allowed per window, after
-/// which the key waits until the limiter takes another.
+/// Limits on credential guessing (see `crate::throttle`): how many per window, after which
+/// the key waits until the limiter takes another (window / limit seconds).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleSettings {
-    /// Seconds over which the failures below are counted.
+    /// Seconds over which the limits below are counted.
     pub window: u64,
-    /// Failed sign-ins per account (any method).
-    pub account_failures: u32,
-    /// Failed sign-ins per client IP, and failed client authentications per client IP.
-    pub ip_failures: u32,
-    /// Failed client authentications per client id, at the token, revocation and
+    /// Sign-in attempts per account from one IP (any method); five times this per account
+    /// from anywhere.
+    pub account_attempts: u32,
+    /// Sign-in attempts per client IP (an IPv6 /64 counts as one).
+    pub ip_attempts: u32,
+    /// Failed client authentications per client and IP, at the token, revocation and
     /// introspection endpoints.
     pub client_failures: u32,
+    /// Failed client authentications per client IP.
+    pub client_ip_failures: u32,
 }
 
 impl Default for ThrottleSettings {
     fn default() -> Self {
         Self {
             window: 300,
-            account_failures: 10,
-            ip_failures: 50,
+            account_attempts: 10,
+            ip_attempts: 50,
             client_failures: 10,
+            client_ip_failures: 50,
         }
     }
 }
@@ -99,6 +103,8 @@ impl Default for KeySettings {
 
 /// How long relying parties may cache the JWKS (its Cache-Control max-age).
 pub const JWKS_MAX_AGE: u64 = 300;
+/// How often a running server re-reads its keys (and does its other maintenance).
+pub const KEY_RELOAD: u64 = 60;
 
 /// Database behaviour under trouble.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -350,19 +356,23 @@ impl Config {
             return Err(err("throttle.window", "must be between 1 second and a day"));
         }
         for (name, v) in [
-            ("throttle.account_failures", t.account_failures),
-            ("throttle.ip_failures", t.ip_failures),
+            ("throttle.account_attempts", t.account_attempts),
+            ("throttle.ip_attempts", t.ip_attempts),
             ("throttle.client_failures", t.client_failures),
+            ("throttle.client_ip_failures", t.client_ip_failures),
         ] {
             if v == 0 || v > 100_000 {
                 return Err(err(name, "must be between 1 and 100000"));
             }
         }
-        if raw.keys.prepublish <= JWKS_MAX_AGE || raw.keys.prepublish > 90 * 86400 {
+        // A server publishes a new key within KEY_RELOAD of its creation; a relying party may
+        // then keep its older JWKS for JWKS_MAX_AGE more.
+        let floor = JWKS_MAX_AGE + KEY_RELOAD;
+        if raw.keys.prepublish <= floor || raw.keys.prepublish > 90 * 86400 {
             return Err(err(
                 "keys.prepublish",
                 format!(
-                    "must be more than the JWKS cache lifetime ({JWKS_MAX_AGE} s) and at most 90 days"
+                    "must be more than {floor} s (the JWKS cache lifetime plus the key reload interval) and at most 90 days"
                 ),
             ));
         }

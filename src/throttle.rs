@@ -19,6 +19,38 @@ use std::time::Duration;
 /// Keys tracked at most per throttle.
 pub const MAX_KEYS: usize = 50_000;
 
+/// What a refused key is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Seconds until the key may try again.
+    pub retry_after: u64,
+    /// The first refusal of this block: the one to audit.
+    pub newly: bool,
+}
+
+/// Keys as stored: long ones (a client id of any length, an account name) by their hash, so
+/// memory per key stays small.
+fn bounded(key: &str) -> String {
+    if key.len() <= 64 {
+        key.to_owned()
+    } else {
+        crate::crypto::token_hash(key)
+    }
+}
+
+/// The key an address is throttled under: itself, or its /64 for IPv6 (one subscriber's
+/// network, where a client can pick any address).
+pub fn ip_key(ip: Option<&str>) -> String {
+    match ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(v4) => v4.to_string(),
+        None => ip.unwrap_or_default().to_owned(),
+    }
+}
+
 /// The injected clock as governor reads time: the duration since the Unix epoch.
 #[derive(Clone)]
 struct LimiterClock(Arc<dyn Clock>);
@@ -83,37 +115,59 @@ impl Throttle {
         }
     }
 
-    /// Seconds until `key` may try again, if it is blocked now.
+    /// Counts an attempt for `key` before its credential is checked: every attempt counts,
+    /// so guesses sent at once cannot outrun the count. Refused when none is left.
+    pub fn attempt(&self, key: &str) -> Result<(), Refusal> {
+        let key = bounded(key);
+        match self.check(&key) {
+            None => Ok(()),
+            Some(wait) => Err(self.refuse(key, wait)),
+        }
+    }
+
+    /// Seconds until `key` may try again, if a counted failure blocked it.
     pub fn blocked(&self, key: &str) -> Option<u64> {
         let now = self.clock.now();
         let mut blocked = self.blocked.lock().ok()?;
         if blocked.is_empty() {
             return None;
         }
-        match blocked.get(key) {
+        let key = bounded(key);
+        match blocked.get(&key) {
             Some(until) if *until > now => Some((*until - now) as u64),
             Some(_) => {
-                blocked.remove(key);
+                blocked.remove(&key);
                 None
             }
             None => None,
         }
     }
 
-    /// Counts a failed check for `key`. Some(seconds) when this failure was one too many: the
-    /// key is now blocked for that long (the caller audits this, once per block).
-    pub fn failed(&self, key: &str) -> Option<u64> {
+    /// Counts a failed check for `key`; a refusal when this failure was one too many (the key
+    /// is blocked until `retry_after`, and `blocked` says so).
+    pub fn failed(&self, key: &str) -> Option<Refusal> {
+        let key = bounded(key);
+        let wait = self.check(&key)?;
+        Some(self.refuse(key, wait))
+    }
+
+    /// Takes a cell for `key`; the seconds to wait (rounded up) when there is none.
+    fn check(&self, key: &str) -> Option<u64> {
         if self.len() >= self.max_keys {
             self.prune();
         }
-        let key = key.to_owned();
-        let refused = self.limiter.lock().ok()?.check_key(&key).err()?;
+        let refused = self.limiter.lock().ok()?.check_key(&key.to_owned()).err()?;
+        let now = Duration::from_secs(self.clock.now().max(0) as u64);
+        let wait = refused.wait_time_from(now);
+        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1))
+    }
+
+    /// Records the block; `newly` for the first refusal of a block (audit that one).
+    fn refuse(&self, key: String, wait: u64) -> Refusal {
         let now = self.clock.now();
-        let wait = refused
-            .wait_time_from(Duration::from_secs(now.max(0) as u64))
-            .as_secs()
-            .max(1);
+        let mut newly = true;
         if let Ok(mut blocked) = self.blocked.lock() {
+            newly = blocked.get(&key).is_none_or(|until| *until <= now);
             if blocked.len() >= self.max_keys {
                 blocked.retain(|_, until| *until > now);
             }
@@ -121,7 +175,10 @@ impl Throttle {
                 blocked.insert(key, now + wait as i64);
             }
         }
-        Some(wait)
+        Refusal {
+            retry_after: wait,
+            newly,
+        }
     }
 
     /// Drops keys back to a fresh state and lifted blocks; starts over past the bound.
@@ -154,11 +211,16 @@ impl Throttle {
 /// Everything throttled, by what it counts.
 #[derive(Debug, Clone)]
 pub struct Throttles {
-    /// Failed sign-ins per account (whatever the method), by normalised username.
+    /// Sign-in attempts per account and IP: the strict limit, which no one else's guessing
+    /// uses up.
+    pub account_ip: Arc<Throttle>,
+    /// Sign-in attempts per account from anywhere: five times looser, against guessing from
+    /// many addresses (an attacker can make the owner wait, never for good).
     pub account: Arc<Throttle>,
-    /// Failed sign-ins per client IP.
+    /// Sign-in attempts per client IP.
     pub signin_ip: Arc<Throttle>,
-    /// Failed client authentications per client id.
+    /// Failed client authentications per client and IP (never per client alone: client ids
+    /// are public, and anyone could keep a client out).
     pub client: Arc<Throttle>,
     /// Failed client authentications per client IP.
     pub client_ip: Arc<Throttle>,
@@ -168,10 +230,11 @@ impl Throttles {
     pub fn new(settings: &crate::config::ThrottleSettings, clock: &Arc<dyn Clock>) -> Self {
         let t = |failures| Arc::new(Throttle::new(failures, settings.window, clock.clone()));
         Self {
-            account: t(settings.account_failures),
-            signin_ip: t(settings.ip_failures),
+            account_ip: t(settings.account_attempts),
+            account: t(settings.account_attempts.saturating_mul(5)),
+            signin_ip: t(settings.ip_attempts),
             client: t(settings.client_failures),
-            client_ip: t(settings.ip_failures),
+            client_ip: t(settings.client_ip_failures),
         }
     }
 
@@ -200,16 +263,47 @@ mod tests {
             assert_eq!(t.failed("alice"), None);
         }
         assert_eq!(t.blocked("alice"), None, "three failures are allowed");
-        let wait = t.failed("alice").expect("the fourth is one too many");
+        let refusal = t.failed("alice").expect("the fourth is one too many");
+        assert!(refusal.newly);
+        let wait = refusal.retry_after;
         assert!((1..=60).contains(&wait), "{wait}");
         assert_eq!(t.blocked("alice"), Some(wait));
+        assert!(!t.failed("alice").unwrap().newly, "one block, audited once");
         assert_eq!(t.blocked("bob"), None, "per key");
-        clock.advance(wait as i64);
-        assert_eq!(t.blocked("alice"), None, "lifted after its time");
         clock.advance(60);
+        assert_eq!(t.blocked("alice"), None, "lifted after its time");
         for _ in 0..3 {
             assert_eq!(t.failed("alice"), None, "a full window later, fresh again");
         }
+    }
+
+    #[test]
+    fn attempts_count_before_the_check_and_waits_round_up() {
+        let clock = ManualClock::default();
+        // 7 per 300 s: a cell every 42.86 s.
+        let t = Throttle::new(7, 300, Arc::new(clock.clone()));
+        for _ in 0..7 {
+            assert!(t.attempt("k").is_ok());
+        }
+        let refusal = t.attempt("k").unwrap_err();
+        assert_eq!(refusal.retry_after, 43, "rounded up, never early");
+        clock.advance(42);
+        assert!(t.attempt("k").is_err());
+        clock.advance(1);
+        assert!(t.attempt("k").is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(
+            ip_key(Some("2001:db8:1:2:aaaa::1")),
+            ip_key(Some("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            ip_key(Some("2001:db8:1:2::1")),
+            ip_key(Some("2001:db8:1:3::1"))
+        );
+        assert_eq!(ip_key(Some("203.0.113.7")), "203.0.113.7");
     }
 
     #[test]

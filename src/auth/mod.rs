@@ -90,14 +90,8 @@ impl Attempt {
                 .take(256)
                 .collect::<String>()
                 .to_lowercase(),
-            ip: meta.ip.clone().unwrap_or_default(),
+            ip: crate::throttle::ip_key(meta.ip.as_deref()),
         }
-    }
-}
-
-impl std::fmt::Debug for Authenticator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").finish_non_exhaustive()
     }
 }
 
@@ -106,61 +100,53 @@ impl Authenticator {
         self.clock.now()
     }
 
-    /// Refuses an attempt whose account or IP is blocked, before any credential is checked.
-    pub(crate) fn guard(&self, attempt: &Attempt) -> CredentialResult<()> {
-        let t = &self.throttles;
-        match t
-            .account
-            .blocked(&attempt.account)
-            .or_else(|| t.signin_ip.blocked(&attempt.ip))
-        {
-            Some(retry_after) => Err(CredentialError::Limited { retry_after }),
-            None => Ok(()),
-        }
-    }
-
-    /// Records a failed attempt (audited with `why`, for the log only) and answers it: Refused,
-    /// or Limited when this failure was one too many (audited once per block).
-    pub(crate) async fn failure(
+    /// Counts the attempt against its account (from this IP, and from anywhere) and its IP
+    /// before any credential is checked; refuses it when one of them has none left. The first
+    /// refusal of a block is audited.
+    pub(crate) async fn guard(
         &self,
         method: AuthMethod,
         attempt: &Attempt,
-        user: Option<&User>,
-        why: &str,
         meta: &RequestMeta,
-    ) -> CredentialError {
-        self.refused(method, user, why, meta).await;
+    ) -> CredentialResult<()> {
         let t = &self.throttles;
-        let by_account = t.account.failed(&attempt.account);
-        let by_ip = t.signin_ip.failed(&attempt.ip);
-        let Some(retry_after) = by_account.max(by_ip) else {
-            return CredentialError::Refused;
+        let by_pair = format!("{}|{}", attempt.account, attempt.ip);
+        let refusal = match (
+            t.account_ip.attempt(&by_pair),
+            t.account.attempt(&attempt.account),
+            t.signin_ip.attempt(&attempt.ip),
+        ) {
+            (Err(r), _, _) => (r, "account from this address"),
+            (_, Err(r), _) => (r, "account"),
+            (_, _, Err(r)) => (r, "address"),
+            _ => return Ok(()),
         };
-        let which = if by_account.is_some() {
-            "account"
-        } else {
-            "ip"
-        };
-        self.audit
-            .record(AuditEvent {
-                at: self.now(),
-                event: "signin".into(),
-                user_id: user.map(|u| u.id.clone()),
-                client_id: None,
-                ip: meta.ip.clone(),
-                user_agent: meta.user_agent.clone(),
-                outcome: "limited".into(),
-                detail: Some(format!(
-                    "{}: too many failures for this {which}; blocked {retry_after} s",
-                    method.name()
-                )),
-            })
-            .await;
-        CredentialError::Limited { retry_after }
+        let (r, which) = refusal;
+        if r.newly {
+            self.audit
+                .record(AuditEvent {
+                    at: self.now(),
+                    event: "signin".into(),
+                    user_id: None,
+                    client_id: None,
+                    ip: meta.ip.clone(),
+                    user_agent: meta.user_agent.clone(),
+                    outcome: "limited".into(),
+                    detail: Some(format!(
+                        "{}: too many attempts for this {which}; blocked {} s",
+                        method.name(),
+                        r.retry_after
+                    )),
+                })
+                .await;
+        }
+        Err(CredentialError::Limited {
+            retry_after: r.retry_after,
+        })
     }
 
     /// Audits a refused sign-in; `why` is for the audit log only, never for the user.
-    async fn refused(
+    pub(crate) async fn refused(
         &self,
         method: AuthMethod,
         user: Option<&User>,

@@ -1,7 +1,7 @@
 //! Passwords: argon2id (OWASP minimum m=19456 KiB, t=2, p=1) on the blocking pool, behind a
 //! semaphore so a burst of sign-ins cannot starve the runtime or exhaust memory.
 
-use super::{Authenticated, Authenticator, CredentialResult};
+use super::{Authenticated, Authenticator, CredentialError, CredentialResult};
 use crate::domain::{AuthMethod, RequestMeta};
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -173,8 +173,8 @@ impl Authenticator {
         password: &str,
         meta: &RequestMeta,
     ) -> CredentialResult<Authenticated> {
-        let attempt = super::Attempt::new(username, meta);
-        self.guard(&attempt)?;
+        self.guard(AuthMethod::Pwd, &super::Attempt::new(username, meta), meta)
+            .await?;
         let username = username.trim();
         let user = if username.is_empty() || username.len() > 256 {
             None
@@ -198,9 +198,9 @@ impl Authenticator {
                     (Some(_), true) => "account disabled",
                     _ => "wrong password",
                 };
-                Err(self
-                    .failure(AuthMethod::Pwd, &attempt, user.as_ref(), why, meta)
-                    .await)
+                self.refused(AuthMethod::Pwd, user.as_ref(), why, meta)
+                    .await;
+                Err(CredentialError::Refused)
             }
         }
     }

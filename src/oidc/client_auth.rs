@@ -26,8 +26,9 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 /// Authenticates the client; `allow_public` lets a public client in with its id alone.
-/// Throttled: a client id or IP with too many failures is refused (Limited) before its
-/// credentials are checked, and every `invalid_client` counts as a failure.
+/// Throttled per client and IP and per IP: a pair with too many failed secrets is refused
+/// (Limited) before its credentials are checked. A public client that sends no secret where one
+/// is needed (revocation) is refused but counts as no guess.
 pub async fn authenticate(
     p: &Provider,
     creds: &ClientCredentials,
@@ -40,68 +41,93 @@ pub async fn authenticate(
         .map(|(id, _)| id.as_str())
         .or(creds.form_id.as_deref())
         .unwrap_or("");
-    let ip = meta.ip.as_deref().unwrap_or("");
+    let ip = crate::throttle::ip_key(meta.ip.as_deref());
+    let pair = format!("{id}|{ip}");
     let t = &p.throttles;
-    if let Some(retry_after) = t.client.blocked(id).or_else(|| t.client_ip.blocked(ip)) {
+    if let Some(retry_after) = t.client.blocked(&pair).or_else(|| t.client_ip.blocked(&ip)) {
         return Err(ProtocolError::Limited { retry_after });
     }
-    let result = check(p, creds, allow_public).await;
-    if !matches!(&result, Err(e) if e.code() == Some("invalid_client")) {
+    let (result, guessed) = check(p, creds, allow_public).await;
+    if !guessed {
         return result;
     }
-    let by_client = t.client.failed(id);
-    let by_ip = t.client_ip.failed(ip);
-    let Some(retry_after) = by_client.max(by_ip) else {
-        return result;
+    let refusal = match (t.client.failed(&pair), t.client_ip.failed(&ip)) {
+        (Some(r), _) => (r, "client from this address"),
+        (_, Some(r)) => (r, "address"),
+        _ => return result,
     };
-    let which = if by_client.is_some() { "client" } else { "ip" };
-    p.audit
-        .record(AuditEvent {
-            at: p.now(),
-            event: "client_auth".into(),
-            user_id: None,
-            client_id: Some(id.chars().take(128).collect()),
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-            outcome: "limited".into(),
-            detail: Some(format!(
-                "too many failures for this {which}; blocked {retry_after} s"
-            )),
-        })
-        .await;
-    Err(ProtocolError::Limited { retry_after })
+    let (r, which) = refusal;
+    if r.newly {
+        p.audit
+            .record(AuditEvent {
+                at: p.now(),
+                event: "client_auth".into(),
+                user_id: None,
+                client_id: Some(id.chars().take(128).collect()),
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+                outcome: "limited".into(),
+                detail: Some(format!(
+                    "too many failures for this {which}; blocked {} s",
+                    r.retry_after
+                )),
+            })
+            .await;
+    }
+    Err(ProtocolError::Limited {
+        retry_after: r.retry_after,
+    })
 }
 
+/// The check itself, and whether a failure was a guess (a wrong secret, an unknown client)
+/// that counts against the throttle.
 async fn check(
     p: &Provider,
     creds: &ClientCredentials,
     allow_public: bool,
-) -> ProtocolResult<Client> {
+) -> (ProtocolResult<Client>, bool) {
+    match check_inner(p, creds, allow_public).await {
+        Ok(client) => (Ok(client), false),
+        Err((e, guessed)) => (Err(e), guessed),
+    }
+}
+
+type Checked = Result<Client, (ProtocolError, bool)>;
+
+fn no_guess(e: ProtocolError) -> (ProtocolError, bool) {
+    (e, false)
+}
+
+async fn check_inner(p: &Provider, creds: &ClientCredentials, allow_public: bool) -> Checked {
     let basic = creds.basic.is_some();
     if creds.malformed_header {
-        return Err(ProtocolError::invalid_client(true));
+        return Err(no_guess(ProtocolError::invalid_client(true)));
     }
     if basic && creds.form_secret.is_some() {
-        return Err(ProtocolError::invalid_request(
+        return Err(no_guess(ProtocolError::invalid_request(
             "use one client authentication method",
-        ));
+        )));
     }
     let (id, secret) = match (&creds.basic, &creds.form_id, &creds.form_secret) {
         (Some((id, secret)), form_id, _) => {
             if form_id.as_ref().is_some_and(|f| f != id) {
-                return Err(ProtocolError::invalid_request(
+                return Err(no_guess(ProtocolError::invalid_request(
                     "client_id does not match the authenticated client",
-                ));
+                )));
             }
             (id.clone(), Some(secret.clone()))
         }
         (None, Some(id), secret) => (id.clone(), secret.clone()),
-        (None, None, _) => return Err(ProtocolError::invalid_client(false)),
+        (None, None, _) => return Err(no_guess(ProtocolError::invalid_client(false))),
     };
-    let Some(client) = p.clients.get(&id).await? else {
-        // Spend the same hash as a real check so timing does not reveal which ids exist.
-        let _ = token_hash(secret.as_deref().unwrap_or(""));
-        return Err(ProtocolError::invalid_client(basic));
+    let client = match p.clients.get(&id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            // Spend the same hash as a real check so timing does not reveal which ids exist.
+            let _ = token_hash(secret.as_deref().unwrap_or(""));
+            return Err((ProtocolError::invalid_client(basic), true));
+        }
+        Err(e) => return Err(no_guess(e.into())),
     };
     match (client.kind(), secret) {
         (ClientKind::Confidential, Some(secret)) => {
@@ -109,10 +135,12 @@ async fn check(
             if constant_time_eq(token_hash(&secret).as_bytes(), expected.as_bytes()) {
                 Ok(client)
             } else {
-                Err(ProtocolError::invalid_client(basic))
+                Err((ProtocolError::invalid_client(basic), true))
             }
         }
         (ClientKind::Public, None) if allow_public => Ok(client),
-        _ => Err(ProtocolError::invalid_client(basic)),
+        // A public client where one is not allowed, or sending a secret it does not have, or a
+        // confidential client without its secret: refused, but no secret was guessed.
+        _ => Err(no_guess(ProtocolError::invalid_client(basic))),
     }
 }

@@ -8,7 +8,7 @@
 use crate::clock::UnixTime;
 use crate::crypto::{self, SealingKey};
 use crate::domain::SigningAlg;
-use crate::store::{KeyRepo, StoredKey};
+use crate::store::{KeyRepo, KeyState, StoredKey};
 use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{ES256, EdDSA, JwsHeader, JwsSigner, JwsVerifier, RS256};
@@ -311,7 +311,15 @@ async fn load(
             SigningAlg::EdDSA => Box::new(EdDSA.verifier_from_jwk(&jwk)?),
         };
         verifiers.insert(key.kid.clone(), verifier);
-        published.push(serde_json::from_str::<serde_json::Value>(&key.public_jwk)?);
+        let order = match key.state(now) {
+            KeyState::Current => 0,
+            KeyState::Next => 1,
+            KeyState::Retired => 2,
+        };
+        published.push((
+            order,
+            serde_json::from_str::<serde_json::Value>(&key.public_jwk)?,
+        ));
         // Current and next keys: the one that signs is chosen at signing time.
         if key.retired_at.is_none_or(|r| r > now) {
             let der = sealing.open(&key.sealed_private_key, key.kid.as_bytes())?;
@@ -324,8 +332,11 @@ async fn load(
             });
         }
     }
-    // Newest keys first in the document: clients that pick the first match pick the current one.
+    // Current keys first, newest first, then next, then retired: a client that takes the first
+    // key of an algorithm (ignoring kid) takes the one that signs.
     published.reverse();
+    published.sort_by_key(|(order, _)| *order);
+    let published: Vec<serde_json::Value> = published.into_iter().map(|(_, jwk)| jwk).collect();
     let jwks = serde_json::to_string(&serde_json::json!({ "keys": published }))?;
     Ok(KeySet {
         active,

@@ -272,24 +272,32 @@ async fn refresh_rotates_once_then_within_grace_until_a_successor_is_used() {
         matches!(&late, RefreshRotation::Replayed(t) if t.consumed_at == Some(NOW + 5)),
         "{late:?}"
     );
-    // And past the grace too.
+    // r3, handed out within the grace beside r2, is a second branch: r2 was used, so using
+    // r3 too means the family forked (one branch is stolen).
+    let forked = tokens
+        .rotate_refresh("r3", &client, NOW + 9, 10, pair(&g, "r3", "r7"))
+        .await
+        .unwrap();
+    assert!(matches!(forked, RefreshRotation::Replayed(_)), "{forked:?}");
+    assert!(!live("r7").await, "a replay writes nothing");
+    // Past the grace, a rotated token is a replay even if nothing was issued from it since.
     let old = tokens
-        .rotate_refresh("r3", &client, NOW + 100, 10, pair(&g, "r3", "r7"))
+        .rotate_refresh("r5", &client, NOW + 100, 10, pair(&g, "r5", "r8"))
         .await
         .unwrap();
     assert!(
         matches!(old, RefreshRotation::Rotated { grace: false }),
-        "r3 was unused: {old:?}"
+        "{old:?}"
     );
     let past = tokens
-        .rotate_refresh("r3", &client, NOW + 200, 10, pair(&g, "r3", "r8"))
+        .rotate_refresh("r5", &client, NOW + 200, 10, pair(&g, "r5", "r9"))
         .await
         .unwrap();
     assert!(matches!(past, RefreshRotation::Replayed(_)), "{past:?}");
 
     // An access token is never a refresh token, whatever its hash.
     let access = tokens
-        .rotate_refresh("a1", &client, NOW + 6, 10, pair(&g, "a1", "r9"))
+        .rotate_refresh("a1", &client, NOW + 6, 10, pair(&g, "a1", "r10"))
         .await
         .unwrap();
     assert!(matches!(access, RefreshRotation::Unknown), "{access:?}");

@@ -114,7 +114,8 @@ pub enum RefreshRotation {
     /// (`grace`) it had been rotated within the grace window and none of its successors has
     /// been used yet.
     Rotated { grace: bool },
-    /// Presented again after its rotation outside the grace, or revoked: a replay.
+    /// Presented again after its rotation outside the grace, or after a successor was used, or
+    /// revoked, or a token whose sibling (same parent) was used: a replay.
     Replayed(Box<StoredToken>),
     /// No live refresh token of this hash for this client (unknown, expired, or another
     /// client's, which is left untouched).
@@ -143,6 +144,9 @@ pub trait TokenRepo: Send + Sync {
     /// `Conflict` when the grant id or a token hash exists.
     async fn save_issued(&self, issued: Issued) -> StoreResult<()>;
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// A refresh token and its grant, read together from the database (never from a cache:
+    /// the rotation itself decides on the stored state).
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<(StoredToken, Grant)>>;
     /// Revokes the grant and every token issued under it.
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()>;
@@ -150,7 +154,8 @@ pub trait TokenRepo: Send + Sync {
     /// Exchanges a refresh token of `client_id` for the token pair in `issued`, in one commit:
     /// either the token is consumed and the pair written, or nothing is (a failed write uses up
     /// nothing, so the client's retry works). A token consumed at most `grace` seconds ago
-    /// whose successors (tokens with it as `parent`) are all unused is exchanged again.
+    /// (`grace` > 0) whose children (tokens with it as `parent`) are all unused is exchanged
+    /// again. A token whose sibling was already exchanged is a replay: the family forked.
     async fn rotate_refresh(
         &self,
         token_hash: &str,

@@ -41,9 +41,10 @@ impl FromRequestParts<AppState> for RequestMeta {
 }
 
 /// The client's address: the socket's peer, unless the peer is a trusted proxy; then the
-/// nearest address in `Forwarded` (RFC 7239) or else `X-Forwarded-For` that is not itself a
-/// trusted proxy, walking from the last hop back. Headers from anyone else are ignored: a
-/// client cannot claim another IP.
+/// nearest address in `X-Forwarded-For` (or, when a proxy writes only that, `Forwarded`, RFC
+/// 7239) that is not itself a trusted proxy, walking back from the last hop. X-Forwarded-For
+/// comes first because the common proxies append to it and pass a client's own `Forwarded`
+/// through. Headers from anyone else are ignored: a client cannot claim another IP.
 pub fn client_ip(
     peer: std::net::IpAddr,
     headers: &axum::http::HeaderMap,
@@ -53,32 +54,34 @@ pub fn client_ip(
     if !is_trusted(&peer) {
         return peer;
     }
-    let values = |name: header::HeaderName| -> Vec<String> {
+    // Lossy: a client's stray byte in a header line must not hide the hops a proxy appended.
+    let values = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|s| s.trim().to_owned())
-            .collect()
-    };
-    let forwarded: Vec<std::net::IpAddr> = values(header::FORWARDED)
-        .iter()
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                k.eq_ignore_ascii_case("for").then(|| parse_node(v))?
+            .flat_map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .collect::<Vec<_>>()
             })
-        })
-        .collect();
-    let hops = if forwarded.is_empty() {
-        values(header::HeaderName::from_static("x-forwarded-for"))
-            .iter()
-            .filter_map(|v| parse_node(v))
             .collect()
-    } else {
-        forwarded
     };
+    let mut hops: Vec<std::net::IpAddr> = values("x-forwarded-for")
+        .iter()
+        .filter_map(|v| parse_node(v))
+        .collect();
+    if hops.is_empty() {
+        hops = values("forwarded")
+            .iter()
+            .filter_map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (k, v) = pair.trim().split_once('=')?;
+                    k.eq_ignore_ascii_case("for").then(|| parse_node(v))?
+                })
+            })
+            .collect();
+    }
     hops.iter()
         .rev()
         .find(|ip| !is_trusted(ip))
@@ -245,6 +248,15 @@ mod tests {
             "forwarded",
             r#"for="[2001:db8::1]:4711";proto=https, for=10.0.0.9"#,
         )]);
+        // X-Forwarded-For, which the proxy appends to, wins over a Forwarded the client sent.
+        let both = headers(&[
+            ("forwarded", "for=192.0.2.1"),
+            ("x-forwarded-for", "203.0.113.8"),
+        ]);
+        assert_eq!(
+            client_ip(proxy, &both, &trusted),
+            "203.0.113.8".parse::<std::net::IpAddr>().unwrap()
+        );
         assert_eq!(
             client_ip(proxy, &fwd, &trusted),
             "2001:db8::1".parse::<std::net::IpAddr>().unwrap()

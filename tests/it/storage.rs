@@ -70,7 +70,8 @@ async fn a_copy_of_the_database_without_the_secret_key_cannot_sign() {
 
 #[tokio::test]
 async fn live_refresh_tokens_per_user_and_client_are_capped() {
-    let app = TestApp::spawn().await;
+    // Eleven sign-ins in a row, past the sign-in throttle's default for one account.
+    let app = TestApp::spawn_with(|c| c.throttle.account_attempts = 100).await;
     app.user("alice").await;
     let client = app.client().await;
     let cap = 10;

@@ -9,8 +9,8 @@ use keyway::web::signin::BAD_CREDENTIALS;
 async fn strict() -> TestApp {
     TestApp::spawn_with(|c| {
         c.throttle.window = 60;
-        c.throttle.account_failures = 3;
-        c.throttle.ip_failures = 100;
+        c.throttle.account_attempts = 3;
+        c.throttle.ip_attempts = 100;
         c.throttle.client_failures = 3;
     })
     .await
@@ -97,7 +97,7 @@ async fn wrong_passwords_are_throttled_per_account_and_the_limit_lifts() {
 #[tokio::test]
 async fn wrong_passwords_are_throttled_per_ip_behind_a_trusted_proxy() {
     let app = TestApp::spawn_with(|c| {
-        c.throttle.ip_failures = 4;
+        c.throttle.ip_attempts = 4;
         c.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
@@ -170,4 +170,102 @@ async fn wrong_client_secrets_are_throttled_and_the_limit_lifts() {
     assert_eq!(limited_audits(&app).await.len(), 1);
     app.clock.advance(wait);
     assert_eq!(attempt(&right).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn guesses_sent_at_once_cannot_outrun_the_count() {
+    let app = strict().await;
+    app.user("alice").await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (http, url) = (http_client(), app.url("/signin"));
+            let signin = app.url("/signin");
+            tokio::spawn(async move {
+                let page = http
+                    .get(&signin)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                http.post(url)
+                    .form(&[
+                        ("csrf", hidden(&page, "csrf")),
+                        ("username", "alice".into()),
+                        ("password", "wrong".into()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(checked, 3, "only the allowed attempts were checked");
+}
+
+#[tokio::test]
+async fn nobody_can_keep_a_client_out_from_another_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.throttle.client_failures = 3;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let client = app.client().await;
+    let attempt = |secret: String, ip: &'static str| {
+        app.http
+            .post(app.url("/token"))
+            .header("x-forwarded-for", ip)
+            .basic_auth(&client.id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    for _ in 0..4 {
+        attempt("wrong".into(), "203.0.113.66").await.unwrap();
+    }
+    let right = client.secret.clone().unwrap();
+    assert_eq!(
+        attempt(right.clone(), "203.0.113.66")
+            .await
+            .unwrap()
+            .status(),
+        429,
+        "the guessing address is held back"
+    );
+    assert_eq!(
+        attempt(right, "198.51.100.20").await.unwrap().status(),
+        200,
+        "the client itself, elsewhere, is not"
+    );
+}
+
+#[tokio::test]
+async fn a_public_client_revoking_its_tokens_is_no_guess() {
+    let app = strict().await;
+    let client = app
+        .client_with(|c| {
+            c.public = true;
+            c.grant_types = vec![keyway::domain::GrantType::AuthorizationCode];
+        })
+        .await;
+    for _ in 0..10 {
+        let res = app
+            .http
+            .post(app.url("/revoke"))
+            .form(&[("client_id", client.id.as_str()), ("token", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "refused, but never throttled");
+    }
 }

@@ -636,3 +636,42 @@ async fn a_rotated_token_presented_after_the_grace_revokes_the_grant() {
     assert_eq!(json(res).await["error"], "invalid_grant");
     assert_eq!(userinfo_status(&app, &a2).await, 401);
 }
+
+#[tokio::test]
+async fn two_branches_of_one_family_in_use_revoke_the_grant() {
+    let app = TestApp::spawn().await;
+    let (client, r1) = refresh_token(&app).await;
+    // Two answers for one token within the grace (a thief and the client, say)...
+    let a = json(app.refresh(&client, &r1).await).await;
+    let b = json(app.refresh(&client, &r1).await).await;
+    let (ra, rb) = (
+        a["refresh_token"].as_str().unwrap(),
+        b["refresh_token"].as_str().unwrap(),
+    );
+    // ...an honest client keeps using one of them;
+    let next = json(app.refresh(&client, ra).await).await;
+    assert!(next["access_token"].is_string(), "{next}");
+    // using the other one too means the family forked: the grant goes.
+    let res = app.refresh(&client, rb).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    let res = app
+        .refresh(&client, next["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        json(res).await["error"],
+        "invalid_grant",
+        "the other branch died too"
+    );
+    let audit = app.state.repos.audit.recent(50).await.unwrap();
+    assert!(audit.iter().any(|e| e.event == "refresh_replay"));
+}
+
+#[tokio::test]
+async fn a_zero_grace_turns_the_reuse_window_off() {
+    let app = TestApp::spawn_with(|c| c.refresh.reuse_grace = 0).await;
+    let (client, r1) = refresh_token(&app).await;
+    assert_eq!(app.refresh(&client, &r1).await.status(), 200);
+    // The same second: still a replay.
+    let res = app.refresh(&client, &r1).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+}

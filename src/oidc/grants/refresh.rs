@@ -10,10 +10,12 @@
 //!   refreshing at once, a retry after a lost response); earlier pairs stay valid.
 //! - Presented again later, or after a successor has been used, or once revoked: a replay, and
 //!   the whole grant is revoked.
+//! - Of the pairs handed out within the grace, an honest client keeps using one; when a second
+//!   one is used too, the family has forked (a thief holds a branch): a replay, as above.
 
 use super::{Replay, TokenRequest, TokenResponse, UserGrant, active_user, mint, refuse_replay};
 use crate::crypto::token_hash;
-use crate::domain::{Client, RequestMeta, TokenKind, parse_scope};
+use crate::domain::{Client, RequestMeta, parse_scope};
 use crate::oidc::{ProtocolError, ProtocolResult, Provider};
 use crate::store::RefreshRotation;
 
@@ -33,24 +35,21 @@ pub(super) async fn rotate(
         .as_deref()
         .ok_or_else(|| ProtocolError::invalid_request("refresh_token is required"))?;
     let hash = token_hash(presented);
-    let token = p
+    let (token, grant) = p
         .tokens
-        .token(&hash)
+        .refresh_token(&hash)
         .await?
-        .filter(|t| t.kind == TokenKind::Refresh && t.client_id == client.id)
+        .filter(|(t, _)| t.client_id == client.id)
         .ok_or_else(invalid)?;
+    // Revoked (its grant ended): nothing to mint, and not news for the audit log.
+    if token.revoked_at.is_some() || grant.revoked_at.is_some() || grant.expires_at <= now {
+        return Err(invalid());
+    }
     if token.expires_at <= now {
         return Err(ProtocolError::invalid_grant(
             "the refresh token has expired",
         ));
     }
-    let grant_id = token.grant_id.as_deref().ok_or_else(invalid)?;
-    let grant = p
-        .tokens
-        .grant(grant_id)
-        .await?
-        .filter(|g| g.expires_at > now)
-        .ok_or_else(invalid)?;
     let user = match active_user(p, &grant.user_id).await {
         Ok(u) => u,
         Err(e) => {

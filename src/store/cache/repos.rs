@@ -191,6 +191,10 @@ impl TokenRepo for Cached {
         self.tokens.grant(id).await
     }
 
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<(StoredToken, Grant)>> {
+        self.tokens.refresh_token(token_hash).await
+    }
+
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
         let result = self.tokens.revoke_grant(id, now).await;
         self.changed(Kind::Tokens);

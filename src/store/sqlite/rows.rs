@@ -244,3 +244,40 @@ impl From<AuditRow> for AuditEvent {
         }
     }
 }
+
+/// A refresh token with its grant, read in one query (grant columns prefixed `g_`).
+#[derive(sqlx::FromRow)]
+pub(super) struct RefreshRow {
+    #[sqlx(flatten)]
+    token: TokenRow,
+    g_id: String,
+    g_user_id: String,
+    g_client_id: String,
+    g_scope: String,
+    g_auth_time: i64,
+    g_amr: String,
+    g_sid: String,
+    g_created_at: i64,
+    g_expires_at: i64,
+    g_revoked_at: Option<i64>,
+    g_claims: Option<String>,
+}
+
+impl RefreshRow {
+    pub(super) fn split(self) -> StoreResult<(StoredToken, Grant)> {
+        let grant = Grant::try_from(GrantRow {
+            id: self.g_id,
+            user_id: self.g_user_id,
+            client_id: self.g_client_id,
+            scope: self.g_scope,
+            auth_time: self.g_auth_time,
+            amr: self.g_amr,
+            sid: self.g_sid,
+            created_at: self.g_created_at,
+            expires_at: self.g_expires_at,
+            revoked_at: self.g_revoked_at,
+            claims: self.g_claims,
+        })?;
+        Ok((StoredToken::try_from(self.token)?, grant))
+    }
+}

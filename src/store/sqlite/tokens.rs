@@ -1,6 +1,6 @@
 //! Grants and the access and refresh tokens issued under them.
 
-use super::rows::{GrantRow, TokenRow};
+use super::rows::{GrantRow, RefreshRow, TokenRow};
 use super::writer::{self, Row};
 use super::{OrBackend, SqliteStore};
 use crate::clock::UnixTime;
@@ -59,7 +59,7 @@ async fn revoke_grant_in(conn: &mut SqliteConnection, id: &str, now: UnixTime) -
 }
 
 /// Whether a refresh token issued by rotating `parent` has itself been exchanged.
-async fn successor_used(conn: &mut SqliteConnection, parent: &str) -> StoreResult<bool> {
+async fn child_used(conn: &mut SqliteConnection, parent: &str) -> StoreResult<bool> {
     let used: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM tokens WHERE parent = ? AND consumed_at IS NOT NULL LIMIT 1",
     )
@@ -90,17 +90,21 @@ async fn rotate_in(
     issued: &Issued,
 ) -> StoreResult<RefreshRotation> {
     // The conditional UPDATE decides, so two concurrent rotations cannot both consume. The
-    // client is part of the condition, so another client's presentation consumes nothing.
-    // fetch_all: the statement runs to its end (token_hash is the key: one row at most).
-    let consumed: Vec<TokenRow> = sqlx::query_as(
-        "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND client_id = ? \
-         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
-         RETURNING *",
+    // client is part of the condition, so another client's presentation consumes nothing. A
+    // token whose sibling (same parent, handed out within the grace) was used already is not
+    // consumed: the family forked into two live branches, which an honest client never
+    // continues (it keeps one answer), so one branch is stolen. One statement, one round trip.
+    let consumed: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE tokens SET consumed_at = ?1 WHERE token_hash = ?2 AND client_id = ?3 \
+         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ?1 \
+         AND NOT (parent IS NOT NULL AND EXISTS (SELECT 1 FROM tokens s \
+             WHERE s.parent = tokens.parent AND s.token_hash <> tokens.token_hash \
+             AND s.consumed_at IS NOT NULL)) \
+         RETURNING 1",
     )
     .bind(now)
     .bind(token_hash)
     .bind(client_id)
-    .bind(now)
     .fetch_all(&mut *conn)
     .await
     .or_backend()?;
@@ -108,6 +112,7 @@ async fn rotate_in(
         insert_issued(conn, issued).await?;
         return Ok(RefreshRotation::Rotated { grace: false });
     }
+    // Not consumed now: find out why.
     let earlier: Option<TokenRow> = sqlx::query_as(
         "SELECT * FROM tokens WHERE token_hash = ? AND client_id = ? AND kind = 'refresh'",
     )
@@ -119,15 +124,18 @@ async fn rotate_in(
     let Some(t) = earlier.map(StoredToken::try_from).transpose()? else {
         return Ok(RefreshRotation::Unknown);
     };
-    let Some(consumed_at) = t.consumed_at.filter(|_| t.revoked_at.is_none()) else {
-        // Revoked: a replay. Neither consumed nor revoked: expired.
-        return Ok(if t.revoked_at.is_some() {
-            RefreshRotation::Replayed(Box::new(t))
-        } else {
+    if t.revoked_at.is_some() {
+        return Ok(RefreshRotation::Replayed(Box::new(t)));
+    }
+    let Some(consumed_at) = t.consumed_at else {
+        // Live but not consumable: expired, or a forked family (see above).
+        return Ok(if t.expires_at <= now {
             RefreshRotation::Unknown
+        } else {
+            RefreshRotation::Replayed(Box::new(t))
         });
     };
-    if now - consumed_at <= grace && !successor_used(conn, token_hash).await? {
+    if grace > 0 && now - consumed_at <= grace && !child_used(conn, token_hash).await? {
         insert_issued(conn, issued).await?;
         return Ok(RefreshRotation::Rotated { grace: true });
     }
@@ -146,6 +154,22 @@ impl TokenRepo for SqliteStore {
         rows.extend(issued.tokens.into_iter().map(Row::Token));
         rows.extend(issued.audit.map(Row::Audit));
         self.batch.insert(rows).await
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<(StoredToken, Grant)>> {
+        let row: Option<RefreshRow> = sqlx::query_as(
+            "SELECT t.*, g.id AS g_id, g.user_id AS g_user_id, g.client_id AS g_client_id, \
+             g.scope AS g_scope, g.auth_time AS g_auth_time, g.amr AS g_amr, g.sid AS g_sid, \
+             g.created_at AS g_created_at, g.expires_at AS g_expires_at, \
+             g.revoked_at AS g_revoked_at, g.claims AS g_claims \
+             FROM tokens t JOIN grants g ON g.id = t.grant_id \
+             WHERE t.token_hash = ? AND t.kind = 'refresh'",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .or_backend()?;
+        row.map(RefreshRow::split).transpose()
     }
 
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>> {

@@ -25,8 +25,12 @@ pub(super) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 /// Told whether the batch committed (Err carries the reason).
 type Reply = Box<dyn FnOnce(Result<(), Failure>) + Send>;
 /// Run on the connection inside the batch's transaction; given `None` when the batch could not
-/// even begin, it runs nothing and its reply reports the failure.
-type Job = Box<dyn for<'c> FnOnce(Option<&'c mut SqliteConnection>) -> BoxFuture<'c, Reply> + Send>;
+/// even begin, it runs nothing and its reply reports the failure. Also says whether it met an
+/// unavailable database (full, I/O error...), after which SQLite may have rolled the whole
+/// transaction back, so the batch cannot go on.
+type Job = Box<
+    dyn for<'c> FnOnce(Option<&'c mut SqliteConnection>) -> BoxFuture<'c, (Reply, bool)> + Send,
+>;
 
 /// Why a whole batch failed.
 #[derive(Debug, Clone)]
@@ -135,13 +139,15 @@ impl Writer {
                     Some(conn) => Some(f(conn).await),
                     None => None,
                 };
-                Box::new(move |commit: Result<(), Failure>| {
+                let abort = matches!(result, Some(Err(StoreError::Unavailable(_))));
+                let reply = Box::new(move |commit: Result<(), Failure>| {
                     let _ = tx.send(match (commit, result) {
                         (Ok(()), Some(result)) => result,
                         (Err(failure), _) => Err(failure.to_store_error()),
                         (Ok(()), None) => Err(closed()),
                     });
-                }) as Reply
+                }) as Reply;
+                (reply, abort)
             })
         });
         self.tx
@@ -175,7 +181,14 @@ pub(super) async fn end_savepoint<R>(
     result: StoreResult<R>,
 ) -> StoreResult<R> {
     if result.is_err() {
-        exec(conn, "ROLLBACK TO job").await.or_backend()?;
+        // The job's own error is the one to report; a failed undo (the transaction is already
+        // gone) only gets logged: the batch then fails as a whole.
+        if let Err(e) = exec(conn, "ROLLBACK TO job").await {
+            tracing::warn!(error = %e, "cannot roll back to the job's savepoint");
+        } else if let Err(e) = exec(conn, "RELEASE job").await {
+            tracing::warn!(error = %e, "cannot release the job's savepoint");
+        }
+        return result;
     }
     exec(conn, "RELEASE job").await.or_backend()?;
     result
@@ -199,7 +212,11 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
             }
         }
         if !batch.is_empty() {
-            process(&mut conn, batch).await;
+            if let Some(failure) = process(&mut conn, batch).await {
+                // The database is unavailable: whatever waits meanwhile gets the same answer
+                // now instead of each batch waiting out the busy timeout again.
+                drain(&mut rx, &failure, &mut closing).await;
+            }
         }
         if closing.is_some() {
             break;
@@ -211,7 +228,29 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
     }
 }
 
-async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
+/// Fails every request already queued with `failure`.
+async fn drain(
+    rx: &mut mpsc::Receiver<Request>,
+    failure: &Failure,
+    closing: &mut Option<oneshot::Sender<()>>,
+) {
+    let mut inserts = Vec::new();
+    let mut jobs = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        match r {
+            Request::Insert(rows, tx) => inserts.push((rows, tx)),
+            Request::Job(job) => jobs.push(job),
+            Request::Close(done) => {
+                *closing = Some(done);
+                break;
+            }
+        }
+    }
+    fail_all(inserts, jobs, failure.clone()).await;
+}
+
+/// Commits one batch; the failure when the database was unavailable.
+async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) -> Option<Failure> {
     let mut inserts = Vec::new();
     let mut jobs = Vec::new();
     for r in batch {
@@ -242,7 +281,8 @@ async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
         // make everyone wait longer for the same answer.
         Err(failure) if failure.unavailable => {
             let _ = exec(conn, "ROLLBACK").await;
-            return fail_all(inserts, jobs, failure).await;
+            fail_all(inserts, jobs, failure.clone()).await;
+            return Some(failure);
         }
         Err(_) => false,
     };
@@ -253,7 +293,9 @@ async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
         // savepoints, so only the offender fails.
         let _ = exec(conn, "ROLLBACK").await;
         if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-            return fail_all(inserts, jobs, Failure::of(&e)).await;
+            let failure = Failure::of(&e);
+            fail_all(inserts, jobs, failure.clone()).await;
+            return failure.unavailable.then_some(failure);
         }
         for (rows, _) in &inserts {
             let rows: Vec<&Row> = rows.iter().collect();
@@ -272,7 +314,7 @@ async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) {
         for ((_, tx), result) in inserts.into_iter().zip(insert_results) {
             let _ = tx.send(result);
         }
-        return;
+        return None;
     }
     finish(conn, inserts, insert_results, jobs).await
 }
@@ -287,29 +329,48 @@ async fn fail_all(
         let _ = tx.send(Err(failure.to_store_error()));
     }
     for job in jobs {
-        let reply = job(None).await;
+        let (reply, _) = job(None).await;
         reply(Err(failure.clone()));
     }
 }
 
-/// Runs the jobs in the open transaction, commits, and answers everyone.
+/// Runs the jobs in the open transaction, commits, and answers everyone; the failure when the
+/// database was unavailable.
 async fn finish(
     conn: &mut SqliteConnection,
     inserts: Vec<(Vec<Row>, oneshot::Sender<StoreResult<()>>)>,
     insert_results: Vec<StoreResult<()>>,
     jobs: Vec<Job>,
-) {
+) -> Option<Failure> {
     let mut replies = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        replies.push(job(Some(&mut *conn)).await);
+    let mut jobs = jobs.into_iter();
+    let mut aborted = false;
+    for job in jobs.by_ref() {
+        let (reply, abort) = job(Some(&mut *conn)).await;
+        replies.push(reply);
+        if abort {
+            aborted = true;
+            break;
+        }
     }
-    let commit = match exec(conn, "COMMIT").await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let _ = exec(conn, "ROLLBACK").await;
-            Err(Failure::of(&e))
+    let commit = if aborted {
+        // A job met a full disk or an I/O error: SQLite may have rolled the transaction back
+        // already, so nothing after it may run in what would be autocommit mode.
+        let _ = exec(conn, "ROLLBACK").await;
+        Err(Failure {
+            message: "a write in the batch found the database unavailable".into(),
+            unavailable: true,
+        })
+    } else {
+        match exec(conn, "COMMIT").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = exec(conn, "ROLLBACK").await;
+                Err(Failure::of(&e))
+            }
         }
     };
+    let rest: Vec<Job> = jobs.collect();
     for ((_, tx), result) in inserts.into_iter().zip(insert_results) {
         let _ = tx.send(match &commit {
             Ok(()) => result,
@@ -318,6 +379,13 @@ async fn finish(
     }
     for reply in replies {
         reply(commit.clone());
+    }
+    match commit {
+        Ok(()) => None,
+        Err(failure) => {
+            fail_all(Vec::new(), rest, failure.clone()).await;
+            failure.unavailable.then_some(failure)
+        }
     }
 }
 
