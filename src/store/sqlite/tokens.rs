@@ -70,18 +70,40 @@ async fn child_used(conn: &mut SqliteConnection, parent: &str) -> StoreResult<bo
     Ok(used.is_some())
 }
 
-/// Writes the rows of one token response on the writer's connection.
-async fn insert_issued(conn: &mut SqliteConnection, issued: &Issued) -> StoreResult<()> {
+/// Writes the rows of one token response on the writer's connection, then `tail`, in one round
+/// trip.
+async fn insert_issued(
+    conn: &mut SqliteConnection,
+    issued: &Issued,
+    tail: &str,
+) -> StoreResult<()> {
     let mut rows = Vec::with_capacity(issued.tokens.len() + 2);
     rows.extend(issued.grant.clone().map(Row::Grant));
     rows.extend(issued.tokens.iter().cloned().map(Row::Token));
     rows.extend(issued.audit.clone().map(Row::Audit));
-    writer::insert_rows(conn, &rows.iter().collect::<Vec<_>>()).await
+    writer::insert_rows_then(conn, &rows.iter().collect::<Vec<_>>(), tail).await
 }
 
-/// The rotation decision and its writes (see `TokenRepo::rotate_refresh`), inside the caller's
-/// savepoint.
+/// The rotation decision and its writes (see `TokenRepo::rotate_refresh`), all inside a
+/// savepoint: either the token is consumed and the pair written, or nothing is.
 async fn rotate_in(
+    conn: &mut SqliteConnection,
+    token_hash: &str,
+    client_id: &str,
+    now: UnixTime,
+    grace: i64,
+    issued: &Issued,
+) -> StoreResult<RefreshRotation> {
+    let r = rotate_steps(conn, token_hash, client_id, now, grace, issued).await;
+    if r.is_err() {
+        writer::undo_savepoint(conn).await;
+    }
+    r
+}
+
+/// `rotate_in`'s steps; every Ok path has closed the savepoint. The savepoint opens and closes
+/// in the statements around it, so a rotation costs two round trips to SQLite's thread.
+async fn rotate_steps(
     conn: &mut SqliteConnection,
     token_hash: &str,
     client_id: &str,
@@ -93,10 +115,11 @@ async fn rotate_in(
     // client is part of the condition, so another client's presentation consumes nothing. A
     // token whose sibling (same parent, handed out within the grace) was used already is not
     // consumed: the family forked into two live branches, which an honest client never
-    // continues (it keeps one answer), so one branch is stolen. One statement, one round trip.
+    // continues (it keeps one answer), so one branch is stolen.
     let consumed: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE tokens SET consumed_at = ?1 WHERE token_hash = ?2 AND client_id = ?3 \
-         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ?1 \
+        "SAVEPOINT job; \
+         UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND client_id = ? \
+         AND kind = 'refresh' AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
          AND NOT (parent IS NOT NULL AND EXISTS (SELECT 1 FROM tokens s \
              WHERE s.parent = tokens.parent AND s.token_hash <> tokens.token_hash \
              AND s.consumed_at IS NOT NULL)) \
@@ -105,11 +128,12 @@ async fn rotate_in(
     .bind(now)
     .bind(token_hash)
     .bind(client_id)
+    .bind(now)
     .fetch_all(&mut *conn)
     .await
     .or_backend()?;
     if !consumed.is_empty() {
-        insert_issued(conn, issued).await?;
+        insert_issued(conn, issued, "RELEASE job;").await?;
         return Ok(RefreshRotation::Rotated { grace: false });
     }
     // Not consumed now: find out why.
@@ -121,25 +145,28 @@ async fn rotate_in(
     .fetch_optional(&mut *conn)
     .await
     .or_backend()?;
-    let Some(t) = earlier.map(StoredToken::try_from).transpose()? else {
-        return Ok(RefreshRotation::Unknown);
-    };
-    if t.revoked_at.is_some() {
-        return Ok(RefreshRotation::Replayed(Box::new(t)));
-    }
-    let Some(consumed_at) = t.consumed_at else {
+    let outcome = match earlier.map(StoredToken::try_from).transpose()? {
+        None => RefreshRotation::Unknown,
+        Some(t) if t.revoked_at.is_some() => RefreshRotation::Replayed(Box::new(t)),
         // Live but not consumable: expired, or a forked family (see above).
-        return Ok(if t.expires_at <= now {
-            RefreshRotation::Unknown
-        } else {
+        Some(t) if t.consumed_at.is_none() => {
+            if t.expires_at <= now {
+                RefreshRotation::Unknown
+            } else {
+                RefreshRotation::Replayed(Box::new(t))
+            }
+        }
+        Some(t) => {
+            let consumed_at = t.consumed_at.unwrap_or(now);
+            if grace > 0 && now - consumed_at <= grace && !child_used(conn, token_hash).await? {
+                insert_issued(conn, issued, "RELEASE job;").await?;
+                return Ok(RefreshRotation::Rotated { grace: true });
+            }
             RefreshRotation::Replayed(Box::new(t))
-        });
+        }
     };
-    if grace > 0 && now - consumed_at <= grace && !child_used(conn, token_hash).await? {
-        insert_issued(conn, issued).await?;
-        return Ok(RefreshRotation::Rotated { grace: true });
-    }
-    Ok(RefreshRotation::Replayed(Box::new(t)))
+    writer::release_savepoint(conn).await?;
+    Ok(outcome)
 }
 
 #[async_trait]
@@ -218,11 +245,9 @@ impl TokenRepo for SqliteStore {
     ) -> StoreResult<RefreshRotation> {
         let (token_hash, client_id) = (token_hash.to_owned(), client_id.to_owned());
         self.write(move |conn| {
-            Box::pin(async move {
-                writer::begin_savepoint(conn).await?;
-                let r = rotate_in(conn, &token_hash, &client_id, now, grace, &issued).await;
-                writer::end_savepoint(conn, r).await
-            })
+            Box::pin(
+                async move { rotate_in(conn, &token_hash, &client_id, now, grace, &issued).await },
+            )
         })
         .await
     }

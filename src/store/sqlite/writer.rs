@@ -174,6 +174,21 @@ pub(super) async fn begin_savepoint(conn: &mut SqliteConnection) -> StoreResult<
     Ok(())
 }
 
+/// Undoes what happened since a savepoint named `job` was opened (by `begin_savepoint`, or by a
+/// statement that opened it itself) and closes it; failures are logged, the caller reports its
+/// own error.
+pub(super) async fn undo_savepoint(conn: &mut SqliteConnection) {
+    if let Err(e) = exec(conn, "ROLLBACK TO job; RELEASE job").await {
+        tracing::warn!(error = %e, "cannot roll back to the job's savepoint");
+    }
+}
+
+/// Closes a savepoint named `job`, keeping what happened since it was opened.
+pub(super) async fn release_savepoint(conn: &mut SqliteConnection) -> StoreResult<()> {
+    exec(conn, "RELEASE job").await.or_backend()?;
+    Ok(())
+}
+
 /// Keeps (on success) or undoes (on failure) what happened since `begin_savepoint`, passing the
 /// result through.
 pub(super) async fn end_savepoint<R>(
@@ -265,7 +280,8 @@ async fn process(conn: &mut SqliteConnection, batch: Vec<Request>) -> Option<Fai
     // to the connection's thread for the whole batch.
     let all_rows: Vec<&Row> = inserts.iter().flat_map(|(rows, _)| rows.iter()).collect();
     let commit_in_script = jobs.is_empty();
-    let fast = match rows::statements(&all_rows, true, commit_in_script) {
+    let commit = if commit_in_script { "COMMIT;" } else { "" };
+    let fast = match rows::statements(&all_rows, "BEGIN IMMEDIATE;", commit) {
         Ok((sql, args)) => rows::execute(conn, &sql, args)
             .await
             .map_err(|e| Failure::of(&e)),
@@ -392,7 +408,16 @@ async fn finish(
 /// One request's rows as their own INSERT statements (the fallback after a failed batch), with
 /// unique and foreign-key violations mapped to `Conflict` and `NotFound`.
 pub(super) async fn insert_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> StoreResult<()> {
-    let (sql, args) = rows::statements(rows, false, false).map_err(StoreError::Backend)?;
+    insert_rows_then(conn, rows, "").await
+}
+
+/// `insert_rows`, then `tail` (such as `RELEASE job;`) in the same round trip.
+pub(super) async fn insert_rows_then(
+    conn: &mut SqliteConnection,
+    rows: &[&Row],
+    tail: &str,
+) -> StoreResult<()> {
+    let (sql, args) = rows::statements(rows, "", tail).map_err(StoreError::Backend)?;
     rows::execute(conn, &sql, args).await.map_err(|e| {
         write_err(
             e,
@@ -424,14 +449,11 @@ mod rows {
     /// BEGIN IMMEDIATE and COMMIT around them when asked.
     pub(super) fn statements<'q>(
         rows: &[&'q Row],
-        begin: bool,
-        commit: bool,
+        head: &str,
+        tail: &str,
     ) -> anyhow::Result<(String, SqliteArguments<'q>)> {
-        let mut sql = String::new();
+        let mut sql = String::from(head);
         let mut args = SqliteArguments::default();
-        if begin {
-            sql.push_str("BEGIN IMMEDIATE;");
-        }
         // Each table's statement, then its rows' values, in the same order.
         let tables: [(&str, usize, OfTable); 3] = [
             (GRANTS, 11, |r| matches!(r, Row::Grant(_))),
@@ -457,9 +479,7 @@ mod rows {
             }
             sql.push(';');
         }
-        if commit {
-            sql.push_str("COMMIT;");
-        }
+        sql.push_str(tail);
         Ok((sql, args))
     }
 
