@@ -184,6 +184,16 @@ async fn a_conflict_in_a_batch_fails_only_its_own_request() {
     assert!(db.repos.tokens.token("tc").await.unwrap().is_some());
 }
 
+/// A user, a client, grant `g1` between them and these tokens under it.
+async fn grant_with(repos: &Repos, tokens: &[(&str, TokenKind)]) -> (Grant, String) {
+    let (user, client) = user_and_client(repos).await;
+    let g = grant("g1", &user.id, &client, NOW);
+    repos.tokens.create_grant(&g).await.unwrap();
+    let rows: Vec<StoredToken> = tokens.iter().map(|(h, k)| token(h, *k, &g)).collect();
+    repos.tokens.insert_tokens(&rows).await.unwrap();
+    (g, client)
+}
+
 /// The pair a rotation of `parent` writes: a refresh token `hash` and an access token.
 fn pair(g: &Grant, parent: &str, hash: &str) -> Issued {
     let mut refresh = token(hash, TokenKind::Refresh, g);
@@ -201,17 +211,11 @@ fn pair(g: &Grant, parent: &str, hash: &str) -> Issued {
 #[tokio::test]
 async fn refresh_rotates_once_then_within_grace_until_a_successor_is_used() {
     let db = db().await;
-    let (user, client) = user_and_client(&db.repos).await;
-    let g = grant("g1", &user.id, &client, NOW);
-    db.repos.tokens.create_grant(&g).await.unwrap();
-    db.repos
-        .tokens
-        .insert_tokens(&[
-            token("r1", TokenKind::Refresh, &g),
-            token("a1", TokenKind::Access, &g),
-        ])
-        .await
-        .unwrap();
+    let (g, client) = grant_with(
+        &db.repos,
+        &[("r1", TokenKind::Refresh), ("a1", TokenKind::Access)],
+    )
+    .await;
     let tokens = &db.repos.tokens;
     let live = |hash: &'static str| async move { tokens.token(hash).await.unwrap().is_some() };
 
@@ -306,17 +310,11 @@ async fn refresh_rotates_once_then_within_grace_until_a_successor_is_used() {
 #[tokio::test]
 async fn a_rotation_that_cannot_write_its_pair_uses_nothing_up() {
     let db = db().await;
-    let (user, client) = user_and_client(&db.repos).await;
-    let g = grant("g1", &user.id, &client, NOW);
-    db.repos.tokens.create_grant(&g).await.unwrap();
-    db.repos
-        .tokens
-        .insert_tokens(&[
-            token("r1", TokenKind::Refresh, &g),
-            token("taken", TokenKind::Access, &g),
-        ])
-        .await
-        .unwrap();
+    let (g, client) = grant_with(
+        &db.repos,
+        &[("r1", TokenKind::Refresh), ("taken", TokenKind::Access)],
+    )
+    .await;
     // The new pair cannot be written (its access token's hash is taken): nothing is consumed.
     let mut clash = pair(&g, "r1", "r2");
     clash.tokens[1].token_hash = "taken".into();
