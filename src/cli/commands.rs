@@ -2,9 +2,10 @@
 //! actions in `crate::ops` (the same ones the admin UI calls), printed through `output`.
 
 use super::output::{
-    Out, client_json, clients_table, key_json, keys_table, kind_name, users_table,
+    Out, client_json, clients_table, invitation_json, invitations_table, key_json, keys_table,
+    kind_name, users_table,
 };
-use super::{ClientCommand, Command, KeysCommand, UserCommand};
+use super::{ClientCommand, Command, InviteCommand, KeysCommand, UserCommand};
 use crate::app::{self, Application};
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
@@ -12,7 +13,7 @@ use crate::config::Config;
 use crate::domain::{GrantType, NewUser};
 use crate::oidc::clients::ClientSpec;
 use crate::oidc::keys;
-use crate::ops::{Actor, CreateUser, Operator};
+use crate::ops::{Actor, CreateInvitation, CreateUser, Operator};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -29,6 +30,7 @@ pub(super) async fn execute(
         Command::User(cmd) => user(cmd, &config, out).await,
         Command::Client(cmd) => client(cmd, &config, out).await,
         Command::Keys(cmd) => keys_command(cmd, &config, out).await,
+        Command::Invite(cmd) => invite(cmd, &config, out).await,
     }
 }
 
@@ -264,6 +266,60 @@ async fn keys_command(cmd: KeysCommand, config: &Config, out: Out) -> anyhow::Re
                     _ => s.push_str("They sign from now; the previous keys are retired."),
                 }
                 s
+            })
+        }
+    }
+}
+
+async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> anyhow::Result<()> {
+    match cmd {
+        InviteCommand::Create {
+            username,
+            email,
+            name,
+            groups,
+            admin,
+            expires,
+            uses,
+        } => {
+            let req = CreateInvitation {
+                username,
+                email,
+                name,
+                groups,
+                is_admin: admin,
+                expires_in: expires,
+                uses,
+            };
+            let (invitation, token) =
+                with_operator(config, async |ops| Ok(ops.create_invitation(req).await?)).await?;
+            // Built from the configured issuer, never from anything a request said.
+            let url = format!("{}{}/{token}", config.issuer, crate::web::urls::INVITE);
+            let mut doc = invitation_json(&invitation, SystemClock.now());
+            if let Some(obj) = doc.as_object_mut() {
+                obj.insert("url".into(), Value::String(url.clone()));
+            }
+            out.emit(&doc, || {
+                format!(
+                    "invitation {} (expires {}, {} use{}):\n{url}\nThe link is shown only once.",
+                    invitation.id,
+                    super::output::human_time(invitation.expires_at),
+                    invitation.uses,
+                    if invitation.uses == 1 { "" } else { "s" }
+                )
+            })
+        }
+        InviteCommand::List => {
+            let list = with_operator(config, async |ops| Ok(ops.list_invitations().await?)).await?;
+            let now = SystemClock.now();
+            let doc = Value::Array(list.iter().map(|i| invitation_json(i, now)).collect());
+            out.emit(&doc, || invitations_table(&list, now))
+        }
+        InviteCommand::Revoke { id } => {
+            let invitation =
+                with_operator(config, async |ops| Ok(ops.revoke_invitation(&id).await?)).await?;
+            out.emit(&invitation_json(&invitation, SystemClock.now()), || {
+                format!("invitation {id} revoked")
             })
         }
     }

@@ -68,6 +68,9 @@ enum Command {
     /// Manage signing keys
     #[command(subcommand, arg_required_else_help = false)]
     Keys(KeysCommand),
+    /// Invite people: links that let them create their account
+    #[command(subcommand, arg_required_else_help = false)]
+    Invite(InviteCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +278,62 @@ enum ClientCommand {
         /// The client_id
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum InviteCommand {
+    /// Create an invitation and print its link (shown once: only its hash is kept)
+    Create {
+        /// Proposed username
+        #[arg(long)]
+        username: Option<String>,
+        /// The account's email, fixed
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name
+        #[arg(long)]
+        name: Option<String>,
+        /// Groups the new account joins
+        #[arg(long = "group", value_name = "GROUP", num_args = 1..)]
+        groups: Vec<String>,
+        /// Make the new account an administrator
+        #[arg(long)]
+        admin: bool,
+        /// How long the link works: 30m, 72h, 7d or seconds
+        #[arg(long, default_value = "72h", value_parser = parse_duration)]
+        expires: i64,
+        /// Accounts the link may create
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
+    /// List invitations with their status
+    List,
+    /// Revoke an invitation
+    Revoke {
+        /// The invitation id
+        id: String,
+    },
+}
+
+/// `30m`, `72h`, `7d`, `90s` or plain seconds.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m, 72h or 7d"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    n.checked_mul(unit)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 #[derive(Debug, Subcommand)]

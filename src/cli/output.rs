@@ -1,7 +1,7 @@
 //! How results are printed: aligned tables for people, one JSON document with `--json`.
 
 use crate::clock::UnixTime;
-use crate::domain::{Client, ClientKind, User};
+use crate::domain::{Client, ClientKind, Invitation, User};
 use crate::store::{KeyState, StoredKey};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -141,6 +141,49 @@ pub(super) fn keys_table(keys: &[StoredKey], now: UnixTime) -> String {
         })
         .collect();
     table(&["KID", "ALG", "CREATED", "STATUS", "CHANGES AT"], rows)
+}
+
+pub(super) fn invitation_json(i: &Invitation, now: UnixTime) -> Value {
+    let mut doc = serde_json::to_value(i).unwrap_or(Value::Null);
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("status".into(), json!(i.status(now).as_str()));
+        obj.insert("uses_left".into(), json!(i.uses_left()));
+    }
+    doc
+}
+
+pub(super) fn invitations_table(list: &[Invitation], now: UnixTime) -> String {
+    if list.is_empty() {
+        return "no invitations".into();
+    }
+    let rows = list
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone(),
+                i.status(now).as_str().to_owned(),
+                i.uses_left().to_string(),
+                i.username.clone().unwrap_or_default(),
+                i.email.clone().unwrap_or_default(),
+                yes_no(i.is_admin),
+                i.created_by.clone(),
+                human_time(i.expires_at),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "STATUS",
+            "USES LEFT",
+            "USERNAME",
+            "EMAIL",
+            "ADMIN",
+            "BY",
+            "EXPIRES",
+        ],
+        rows,
+    )
 }
 
 fn yes_no(b: bool) -> String {

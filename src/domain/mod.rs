@@ -2,12 +2,14 @@
 
 mod client;
 mod grant;
+mod invitation;
 mod user;
 
 pub use client::{Client, ClientKind, GrantType, NewClient, SigningAlg};
 pub use grant::{
     AccessToken, AuditEvent, AuthCode, Grant, RequestedClaims, StoredToken, TokenKind,
 };
+pub use invitation::{Invitation, InvitationStatus};
 pub use user::{Address, NewUser, Profile, User};
 
 /// Scopes Keyway understands. Others in a request are ignored (RFC 6749 §3.3 lets us narrow).

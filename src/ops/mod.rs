@@ -1,12 +1,14 @@
-//! Operator actions shared by the CLI and the admin UI: users, clients and signing keys
-//! (invitations next). Each validates its input, writes an audit event naming who acted, and
+//! Operator actions shared by the CLI and the admin UI: users, clients, signing keys and
+//! invitations. Each validates its input, writes an audit event naming who acted, and
 //! keeps the rules no caller may skip, such as never leaving Keyway without an active
 //! administrator.
 
 mod clients;
+mod invitations;
 mod keys;
 mod users;
 
+pub use invitations::CreateInvitation;
 pub use users::{CreateUser, Field, UserChanges};
 
 use crate::auth::password::Passwords;

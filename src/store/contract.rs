@@ -611,3 +611,49 @@ async fn profiles_and_requested_claims_are_stored_whole() {
     let t = db.repos.tokens.token("a1").await.unwrap().unwrap();
     assert_eq!(t.claims, g.claims);
 }
+
+#[tokio::test]
+async fn invitations_are_found_by_their_token_hash_and_revoked_once() {
+    use crate::domain::{Invitation, InvitationStatus};
+    let db = db().await;
+    let invitation = Invitation {
+        id: "i1".into(),
+        username: Some("dana".into()),
+        email: Some("dana@example.com".into()),
+        name: None,
+        groups: vec!["staff".into(), "wiki".into()],
+        is_admin: true,
+        uses: 1,
+        used: 0,
+        created_by: "cli".into(),
+        created_at: NOW,
+        expires_at: NOW + 3600,
+        revoked_at: None,
+    };
+    let inv = &db.repos.invitations;
+    inv.create(&invitation, "hash-1").await.unwrap();
+    assert_eq!(
+        inv.by_token_hash("hash-1").await.unwrap(),
+        Some(invitation.clone())
+    );
+    assert_eq!(inv.by_token_hash("hash-2").await.unwrap(), None);
+    let again = inv.create(&invitation, "hash-3").await.unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+    assert_eq!(invitation.status(NOW), InvitationStatus::Pending);
+    assert_eq!(invitation.status(NOW + 3600), InvitationStatus::Expired);
+
+    inv.revoke("i1", NOW + 5).await.unwrap();
+    inv.revoke("i1", NOW + 9).await.unwrap();
+    let revoked = inv.get("i1").await.unwrap().unwrap();
+    assert_eq!(
+        revoked.revoked_at,
+        Some(NOW + 5),
+        "the first revocation time is kept"
+    );
+    assert_eq!(revoked.status(NOW + 6), InvitationStatus::Revoked);
+    assert!(matches!(
+        inv.revoke("nope", NOW).await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+    assert_eq!(inv.list().await.unwrap().len(), 1);
+}

@@ -7,7 +7,7 @@ mod contract;
 pub mod sqlite;
 
 use crate::clock::{Clock, UnixTime};
-use crate::domain::{AuditEvent, Client, Grant, NewClient, NewUser, StoredToken, User};
+use crate::domain::{AuditEvent, Client, Grant, Invitation, NewClient, NewUser, StoredToken, User};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -272,6 +272,19 @@ pub trait SessionRepo: Send + Sync {
 }
 
 #[async_trait]
+pub trait InvitationRepo: Send + Sync {
+    /// Stores an invitation with the hash of its token; `Conflict` when the id or hash exists.
+    async fn create(&self, invitation: &Invitation, token_hash: &str) -> StoreResult<()>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Invitation>>;
+    /// The invitation a link's token stands for (by the token's hash).
+    async fn by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Invitation>>;
+    /// Newest first.
+    async fn list(&self) -> StoreResult<Vec<Invitation>>;
+    /// Revokes it (an earlier revocation time is kept); `NotFound` when there is none.
+    async fn revoke(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
 pub trait AuditRepo: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first.
@@ -322,6 +335,7 @@ pub struct Repos {
     pub keys: Arc<dyn KeyRepo>,
     pub sessions: Arc<dyn SessionRepo>,
     pub audit: Arc<dyn AuditRepo>,
+    pub invitations: Arc<dyn InvitationRepo>,
     pub setup: Arc<dyn SetupRepo>,
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
@@ -397,6 +411,7 @@ async fn backend(
             keys: store.clone(),
             sessions: store.clone(),
             audit: store.clone(),
+            invitations: store.clone(),
             setup: store.clone(),
             maintenance: store,
         };

@@ -19,6 +19,8 @@ pub const SIGN_OUT: &str = "/logout/confirm";
 pub const SIGNIN: &str = "/signin";
 pub const SIGNOUT_DONE: &str = "/signed-out";
 pub const ADMIN_SETUP: &str = "/setup";
+/// Invitation links: `/invite/{token}`.
+pub const INVITE: &str = "/invite";
 pub const STYLESHEET: &str = "/static/css/keyway.css";
 
 /// Every fixed path above, so tests can sweep the router.

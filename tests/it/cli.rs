@@ -296,6 +296,66 @@ fn user_update_sets_and_clears_standard_claims() {
 }
 
 #[test]
+fn invitations_create_list_revoke() {
+    let k = Keyway::new();
+    let created = k.json(&[
+        "invite",
+        "create",
+        "--username",
+        "dana",
+        "--email",
+        "dana@example.com",
+        "--group",
+        "staff",
+        "--admin",
+        "--expires",
+        "2h",
+        "--uses",
+        "2",
+    ]);
+    let url = created["url"].as_str().unwrap();
+    let token = url
+        .strip_prefix("http://localhost:8080/invite/")
+        .unwrap_or_else(|| panic!("built from the configured issuer: {url}"));
+    assert!(token.len() >= 43, "{url}");
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["uses_left"], 2);
+    assert_eq!(created["is_admin"], true);
+    assert_eq!(created["groups"], serde_json::json!(["staff"]));
+    let ttl = created["expires_at"].as_i64().unwrap() - created["created_at"].as_i64().unwrap();
+    assert_eq!(ttl, 7200);
+    // Only the token's hash is kept: the database file does not hold it.
+    let db = std::fs::read(k.path().join("k.db")).unwrap();
+    let wal = std::fs::read(k.path().join("k.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+    }
+    let id = created["id"].as_str().unwrap().to_owned();
+    let list = k.json(&["invite", "list"]);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert!(list[0].get("url").is_none(), "the link is shown only once");
+    let revoked = k.json(&["invite", "revoke", &id]);
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(k.json(&["invite", "list"])[0]["status"], "revoked");
+
+    for (args, words) in [
+        (vec!["invite", "create", "--uses", "0"], "uses"),
+        (
+            vec!["invite", "create", "--username", "bad name!"],
+            "username",
+        ),
+        (vec!["invite", "create", "--expires", "100d"], "expires"),
+        (vec!["invite", "revoke", "nope"], "not found"),
+    ] {
+        let e = one_line_error(&k.run(&args));
+        assert!(e.contains(words), "{args:?}: {e}");
+    }
+    // A malformed duration is a command-line error: one line, exit 2.
+    let out = k.run(&["invite", "create", "--expires", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn clients_create_list_delete() {
     let k = Keyway::new();
     let conf = k.json(&[

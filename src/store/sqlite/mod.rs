@@ -32,6 +32,7 @@ mod rows;
 mod audit;
 pub mod changes;
 mod clients;
+mod invitations;
 mod keys;
 mod sessions;
 mod tokens;

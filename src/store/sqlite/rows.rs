@@ -3,7 +3,7 @@
 
 use super::OrBackend;
 use crate::domain::{
-    AuditEvent, Client, Grant, GrantType, SigningAlg, StoredToken, TokenKind, User,
+    AuditEvent, Client, Grant, GrantType, Invitation, SigningAlg, StoredToken, TokenKind, User,
 };
 use crate::store::{StoreResult, StoredKey};
 use anyhow::Context as _;
@@ -279,5 +279,48 @@ impl RefreshRow {
             claims: self.g_claims,
         })?;
         Ok((StoredToken::try_from(self.token)?, grant))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct InvitationRow {
+    id: String,
+    username: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+    /// JSON.
+    groups: String,
+    is_admin: bool,
+    uses: i64,
+    used: i64,
+    created_by: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<InvitationRow> for Invitation {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: InvitationRow) -> StoreResult<Self> {
+        let count = |v: i64, what: &str| {
+            u32::try_from(v)
+                .with_context(|| format!("{what} out of range: {v}"))
+                .or_backend()
+        };
+        Ok(Invitation {
+            groups: json(&r.groups, "groups")?,
+            uses: count(r.uses, "uses")?,
+            used: count(r.used, "used")?,
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            name: r.name,
+            is_admin: r.is_admin,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        })
     }
 }

@@ -1,0 +1,95 @@
+//! Invitations: create (the token is returned once, only its hash is kept), list, revoke.
+
+use super::{Actor, Operator, OpsError, OpsResult};
+use crate::domain::{Invitation, NewUser};
+
+/// What an operator asks for.
+#[derive(Debug, Clone)]
+pub struct CreateInvitation {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    pub is_admin: bool,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// Accounts it may create.
+    pub uses: u32,
+}
+
+/// Longest an invitation may live: 90 days.
+pub const MAX_EXPIRY: i64 = 90 * 86400;
+
+impl Operator {
+    /// Creates an invitation; returns it with its token, which exists nowhere else.
+    pub async fn create_invitation(
+        &self,
+        req: CreateInvitation,
+    ) -> OpsResult<(Invitation, String)> {
+        if req.uses == 0 || req.uses > 10_000 {
+            return Err(OpsError::Invalid("uses must be between 1 and 10000".into()));
+        }
+        if req.expires_in <= 0 || req.expires_in > MAX_EXPIRY {
+            return Err(OpsError::Invalid(
+                "expires must be more than 0 and at most 90 days".into(),
+            ));
+        }
+        // The same rules as an account's: checked now, not when someone redeems it.
+        NewUser {
+            username: req.username.clone().unwrap_or_else(|| "invitee".into()),
+            email: req.email.clone(),
+            name: req.name.clone(),
+            is_admin: req.is_admin,
+        }
+        .validate()
+        .map_err(OpsError::Invalid)?;
+        if let Some(g) = req
+            .groups
+            .iter()
+            .find(|g| g.trim().is_empty() || g.len() > 64)
+        {
+            return Err(OpsError::Invalid(format!(
+                "group {g:?} must be 1 to 64 characters"
+            )));
+        }
+        let now = self.now();
+        let token = crate::crypto::random_token()?;
+        let invitation = Invitation {
+            id: crate::crypto::random_id()?,
+            username: req.username,
+            email: req.email,
+            name: req.name,
+            groups: req.groups,
+            is_admin: req.is_admin,
+            uses: req.uses,
+            used: 0,
+            created_by: match &self.actor {
+                Actor::Cli => "cli".into(),
+                Actor::Admin { user_id } => user_id.clone(),
+            },
+            created_at: now,
+            expires_at: now + req.expires_in,
+            revoked_at: None,
+        };
+        self.repos
+            .invitations
+            .create(&invitation, &crate::crypto::token_hash(&token))
+            .await?;
+        self.record("invitation.create", None, None).await;
+        Ok((invitation, token))
+    }
+
+    pub async fn list_invitations(&self) -> OpsResult<Vec<Invitation>> {
+        Ok(self.repos.invitations.list().await?)
+    }
+
+    pub async fn revoke_invitation(&self, id: &str) -> OpsResult<Invitation> {
+        self.repos.invitations.revoke(id, self.now()).await?;
+        self.record("invitation.revoke", None, None).await;
+        self.repos
+            .invitations
+            .get(id)
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("invitation {id:?}")))
+    }
+}
