@@ -174,24 +174,43 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     }))
 }
 
+/// While no administrator exists, a fresh one-time link that makes one: an admin invitation
+/// (one use, a day) made by `setup`; the links printed at earlier starts are revoked.
 pub async fn admin_setup_url(state: &AppState) -> anyhow::Result<Option<String>> {
     if state.repos.users.count_active_admins().await? > 0 {
         return Ok(None);
     }
+    let now = state.now();
+    let invitations = &state.repos.invitations;
+    invitations.revoke_created_by(SETUP, now).await?;
     let token = crate::crypto::random_token()?;
-    let expires = state.now() + 24 * 3600;
-    state
-        .repos
-        .setup
-        .replace_admin_setup_token(&crate::crypto::token_hash(&token), expires)
+    let invitation = crate::domain::Invitation {
+        id: crate::crypto::random_id()?,
+        username: None,
+        email: None,
+        name: None,
+        groups: Vec::new(),
+        is_admin: true,
+        uses: 1,
+        used: 0,
+        created_by: SETUP.into(),
+        created_at: now,
+        expires_at: now + 24 * 3600,
+        revoked_at: None,
+    };
+    invitations
+        .create(&invitation, &crate::crypto::token_hash(&token))
         .await?;
     Ok(Some(format!(
         "{}{}/{}",
         state.config.issuer,
-        crate::web::urls::ADMIN_SETUP,
+        crate::web::urls::INVITE,
         token
     )))
 }
+
+/// `created_by` of the administrator setup invitations.
+const SETUP: &str = "setup";
 
 async fn maintenance_loop(state: AppState) {
     let mut tick = tokio::time::interval(MAINTENANCE_EVERY);

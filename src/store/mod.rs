@@ -282,6 +282,8 @@ pub trait InvitationRepo: Send + Sync {
     async fn list(&self) -> StoreResult<Vec<Invitation>>;
     /// Revokes it (an earlier revocation time is kept); `NotFound` when there is none.
     async fn revoke(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Revokes every unrevoked invitation made by `created_by`; returns how many.
+    async fn revoke_created_by(&self, created_by: &str, now: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -302,16 +304,6 @@ impl Auditor {
             tracing::error!(error = %e, event = %event.event, "cannot write audit event");
         }
     }
-}
-
-#[async_trait]
-pub trait SetupRepo: Send + Sync {
-    /// Replaces any earlier administrator setup token with this one (stored hashed).
-    async fn replace_admin_setup_token(
-        &self,
-        token_hash: &str,
-        expires_at: UnixTime,
-    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -336,7 +328,6 @@ pub struct Repos {
     pub sessions: Arc<dyn SessionRepo>,
     pub audit: Arc<dyn AuditRepo>,
     pub invitations: Arc<dyn InvitationRepo>,
-    pub setup: Arc<dyn SetupRepo>,
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
 
@@ -412,7 +403,6 @@ async fn backend(
             sessions: store.clone(),
             audit: store.clone(),
             invitations: store.clone(),
-            setup: store.clone(),
             maintenance: store,
         };
         Ok((repos, feed))

@@ -18,7 +18,6 @@ pub const END_SESSION: &str = "/logout";
 pub const SIGN_OUT: &str = "/logout/confirm";
 pub const SIGNIN: &str = "/signin";
 pub const SIGNOUT_DONE: &str = "/signed-out";
-pub const ADMIN_SETUP: &str = "/setup";
 /// Invitation links: `/invite/{token}`.
 pub const INVITE: &str = "/invite";
 pub const STYLESHEET: &str = "/static/css/keyway.css";
@@ -42,7 +41,7 @@ pub const ALL: &[&str] = &[
     SIGN_OUT,
     SIGNIN,
     SIGNOUT_DONE,
-    ADMIN_SETUP,
+    INVITE,
     STYLESHEET,
 ];
 

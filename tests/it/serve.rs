@@ -122,8 +122,9 @@ fn healthz(port: u16) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The setup line and its one-time token; the page behind the URL arrives with passkey
-/// registration, so this test claims only that the line is printed while no administrator exists.
+/// The setup line: a one-use admin invitation, a new one at every start while no administrator
+/// exists (the earlier ones revoked), none once one exists. The page that redeems it arrives
+/// with passkey registration.
 #[test]
 fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
     let k = Keyway::new();
@@ -133,7 +134,7 @@ fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
         .next_line(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("no setup line; log: {}", serve_log(&k)));
     let prefix = format!(
-        "Administrator setup: http://127.0.0.1:{}/setup/",
+        "Administrator setup: http://127.0.0.1:{}/invite/",
         server.port
     );
     let token = line
@@ -147,6 +148,32 @@ fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
         "SIGTERM should end keyway cleanly, got {status}"
     );
     drop(server);
+    // The link is a one-use admin invitation; the next start revokes it and prints a new one.
+    let first = k.json(&["invite", "list"]);
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    assert_eq!(first[0]["is_admin"], true);
+    assert_eq!(first[0]["uses"], 1);
+    assert_eq!(first[0]["created_by"], "setup");
+    assert_eq!(first[0]["status"], "pending");
+    let mut server = Server::start(&k);
+    let second = server
+        .next_line(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no setup line; log: {}", serve_log(&k)));
+    assert!(
+        second.starts_with("Administrator setup:") && second != line,
+        "{second}"
+    );
+    server.wait_healthy();
+    assert!(server.terminate().success());
+    drop(server);
+    let statuses: Vec<String> = k
+        .json(&["invite", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["pending", "revoked"], "newest first");
 
     let out = k.run(&["user", "create", "--username", "root", "--admin"]);
     assert!(

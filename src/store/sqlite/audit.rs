@@ -1,11 +1,11 @@
-//! The audit log, the administrator setup token, and maintenance (purge, health, close).
+//! The audit log, and maintenance (purge, health, close).
 
 use super::rows::AuditRow;
 use super::writer::{self, Row};
 use super::{OrBackend, SqliteStore};
 use crate::clock::UnixTime;
 use crate::domain::AuditEvent;
-use crate::store::{AuditRepo, MaintenanceRepo, SetupRepo, StoreResult};
+use crate::store::{AuditRepo, MaintenanceRepo, StoreResult};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -26,50 +26,15 @@ impl AuditRepo for SqliteStore {
 }
 
 #[async_trait]
-impl SetupRepo for SqliteStore {
-    async fn replace_admin_setup_token(
-        &self,
-        token_hash: &str,
-        expires_at: UnixTime,
-    ) -> StoreResult<()> {
-        let token_hash = token_hash.to_owned();
-        self.write(move |conn| {
-            Box::pin(async move {
-                writer::begin_savepoint(conn).await?;
-                let r: StoreResult<()> = async {
-                    sqlx::query("DELETE FROM admin_setup_tokens")
-                        .execute(&mut *conn)
-                        .await
-                        .or_backend()?;
-                    sqlx::query(
-                        "INSERT INTO admin_setup_tokens (token_hash, expires_at) VALUES (?, ?)",
-                    )
-                    .bind(&token_hash)
-                    .bind(expires_at)
-                    .execute(&mut *conn)
-                    .await
-                    .or_backend()?;
-                    Ok(())
-                }
-                .await;
-                writer::end_savepoint(conn, r).await
-            })
-        })
-        .await
-    }
-}
-
-#[async_trait]
 impl MaintenanceRepo for SqliteStore {
     async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64> {
         // Tokens of expired grants are deleted explicitly (not left to the cascade) so that they
         // are counted: SQLite does not count rows removed by foreign-key actions.
-        const STATEMENTS: [&str; 4] = [
+        const STATEMENTS: [&str; 3] = [
             "DELETE FROM tokens WHERE expires_at <= ?1 \
              OR grant_id IN (SELECT id FROM grants WHERE expires_at <= ?1)",
             "DELETE FROM grants WHERE expires_at <= ?1",
             "DELETE FROM sessions WHERE expires_at <= ?1",
-            "DELETE FROM admin_setup_tokens WHERE expires_at <= ?1",
         ];
         self.write(move |conn| {
             Box::pin(async move {

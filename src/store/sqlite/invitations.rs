@@ -75,6 +75,25 @@ impl InvitationRepo for SqliteStore {
         rows.into_iter().map(Invitation::try_from).collect()
     }
 
+    async fn revoke_created_by(&self, created_by: &str, now: UnixTime) -> StoreResult<u64> {
+        let created_by = created_by.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE invitations SET revoked_at = ? \
+                     WHERE created_by = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(&created_by)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
     async fn revoke(&self, id: &str, now: UnixTime) -> StoreResult<()> {
         let id = id.to_owned();
         self.write(move |conn| {
