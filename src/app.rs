@@ -153,6 +153,13 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         audit: audit.clone(),
         throttles: throttles.clone(),
     };
+    let webauthn = match crate::auth::passkey::relying_party(&config.issuer_url) {
+        Ok(rp) => Some(rp),
+        Err(line) => {
+            tracing::warn!("{line}");
+            None
+        }
+    };
     let auth = Authenticator {
         users: repos.users.clone(),
         passwords: repos.passwords.clone(),
@@ -162,6 +169,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         session_absolute: config.lifetimes.session_absolute as i64,
         csrf_key,
         throttles: throttles.clone(),
+        webauthn,
     };
     Ok(AppState::new(Shared {
         config: Arc::new(config),

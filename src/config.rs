@@ -390,13 +390,13 @@ impl Config {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some(k) = &raw.secret_key {
-            if crate::crypto::SealingKey::parse(k).is_none() {
-                return Err(err(
-                    "secret_key",
-                    "must be 32 bytes as 64 hex digits or base64",
-                ));
-            }
+        if let Some(k) = &raw.secret_key
+            && crate::crypto::SealingKey::parse(k).is_none()
+        {
+            return Err(err(
+                "secret_key",
+                "must be 32 bytes as 64 hex digits or base64",
+            ));
         }
         Ok(Config {
             issuer,

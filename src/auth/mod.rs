@@ -2,6 +2,7 @@
 //! magic link next) checks its credential here and returns an `Authenticated`; `session::start`
 //! turns any `Authenticated` into a signed-in browser session. No HTTP types and no pages here.
 
+pub mod passkey;
 pub mod password;
 pub mod session;
 
@@ -73,6 +74,8 @@ pub struct Authenticator {
     /// Derives each session's CSRF token from its id.
     pub csrf_key: crate::crypto::MacKey,
     pub throttles: crate::throttle::Throttles,
+    /// The passkey relying party; None when the issuer cannot have one (an IP address).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 /// The throttle keys of one sign-in attempt: the account it names and the client IP.

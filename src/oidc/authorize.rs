@@ -224,10 +224,10 @@ pub fn validate(
             return Err(fail("invalid_request", "unsupported code_challenge_method"));
         }
     };
-    if let Some(c) = &code_challenge {
-        if !pkce::is_well_formed(c) {
-            return Err(fail("invalid_request", "code_challenge is malformed"));
-        }
+    if let Some(c) = &code_challenge
+        && !pkce::is_well_formed(c)
+    {
+        return Err(fail("invalid_request", "code_challenge is malformed"));
     }
     if code_challenge.is_none() && client.kind() == ClientKind::Public {
         return Err(fail(

@@ -226,12 +226,12 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>) {
                 next = rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            if let Some(failure) = process(&mut conn, batch).await {
-                // The database is unavailable: whatever waits meanwhile gets the same answer
-                // now instead of each batch waiting out the busy timeout again.
-                drain(&mut rx, &failure, &mut closing).await;
-            }
+        if !batch.is_empty()
+            && let Some(failure) = process(&mut conn, batch).await
+        {
+            // The database is unavailable: whatever waits meanwhile gets the same answer now
+            // instead of each batch waiting out the busy timeout again.
+            drain(&mut rx, &failure, &mut closing).await;
         }
         if closing.is_some() {
             break;
