@@ -1,7 +1,7 @@
 //! Clients (relying parties) and the consents users gave them.
 
 use super::rows::{ClientRow, json_text};
-use super::{OrBackend, SqliteStore, write_err};
+use super::{OrBackend, SqliteStore, touched, write_err};
 use crate::clock::UnixTime;
 use crate::domain::{Client, NewClient};
 use crate::store::{ClientRepo, ConsentRepo, StoreError, StoreResult, Unique};
@@ -92,10 +92,7 @@ impl ClientRepo for SqliteStore {
                     .execute(&mut *conn)
                     .await
                     .or_backend()?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("client {id:?}")));
-                }
-                Ok(())
+                touched(done, || format!("client {id:?}"))
             })
         })
         .await

@@ -1,7 +1,7 @@
 //! Invitations.
 
 use super::rows::{InvitationRow, json_text};
-use super::{OrBackend, SqliteStore, write_err};
+use super::{OrBackend, SqliteStore, touched, write_err};
 use crate::clock::UnixTime;
 use crate::domain::Invitation;
 use crate::store::{InvitationRepo, StoreError, StoreResult};
@@ -106,10 +106,7 @@ impl InvitationRepo for SqliteStore {
                 .execute(&mut *conn)
                 .await
                 .or_backend()?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("invitation {id:?}")));
-                }
-                Ok(())
+                touched(done, || format!("invitation {id:?}"))
             })
         })
         .await

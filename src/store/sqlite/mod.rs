@@ -219,6 +219,18 @@ pub(crate) fn unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// `NotFound(what())` when a write touched no row (the row it names does not exist).
+fn touched(
+    done: sqlx::sqlite::SqliteQueryResult,
+    what: impl FnOnce() -> String,
+) -> StoreResult<()> {
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound(what()))
+    } else {
+        Ok(())
+    }
+}
+
 /// SQLite's unique constraints by the columns its error names (`UNIQUE constraint failed:
 /// users.email`): SQLite reports no constraint name, only this list, in a documented format.
 const UNIQUE_COLUMNS: &[(&str, Unique)] = &[

@@ -1,7 +1,7 @@
 //! Users, their passwords and their groups.
 
 use super::rows::{UserRow, json_text};
-use super::{OrBackend, SqliteStore, write_err};
+use super::{OrBackend, SqliteStore, touched, write_err};
 use crate::clock::UnixTime;
 use crate::domain::{NewUser, User};
 use crate::store::{GroupRepo, PasswordRepo, StoreError, StoreResult, Unique, UserRepo};
@@ -100,10 +100,7 @@ impl UserRepo for SqliteStore {
                         .execute(&mut *conn)
                         .await
                         .or_backend()?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("user {id:?}")));
-                }
-                Ok(())
+                touched(done, || format!("user {id:?}"))
             })
         })
         .await
@@ -135,10 +132,7 @@ impl UserRepo for SqliteStore {
                         || "user".into(),
                     )
                 })?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("user {:?}", r.id)));
-                }
-                Ok(())
+                touched(done, || format!("user {:?}", r.id))
             })
         })
         .await?;
