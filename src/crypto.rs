@@ -218,10 +218,6 @@ impl std::fmt::Debug for MacKey {
 }
 
 impl MacKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
     /// HMAC-SHA256(key, data), base64url.
     pub fn tag(&self, data: &[u8]) -> anyhow::Result<String> {
         use hmac::Mac;

@@ -237,6 +237,11 @@ pub async fn csrf_token(session: &Session, auth: &Authenticator) -> CredentialRe
                 .ok_or_else(|| anyhow::anyhow!("session: saved without an id"))?
         }
     };
+    csrf_for(auth, &id)
+}
+
+/// The CSRF token of session `id`.
+fn csrf_for(auth: &Authenticator, id: &Id) -> CredentialResult<String> {
     Ok(auth.csrf_key.tag(id.to_string().as_bytes())?)
 }
 
@@ -249,7 +254,7 @@ pub async fn csrf_matches(
     let (Some(id), Some(submitted)) = (session.id(), submitted) else {
         return Ok(false);
     };
-    let expected = auth.csrf_key.tag(id.to_string().as_bytes())?;
+    let expected = csrf_for(auth, &id)?;
     Ok(constant_time_eq(expected.as_bytes(), submitted.as_bytes()))
 }
 

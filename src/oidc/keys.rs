@@ -170,10 +170,6 @@ impl KeySet {
         .ok()?;
         serde_json::from_slice(&payload).ok()
     }
-
-    pub fn active_kid(&self, alg: SigningAlg, now: UnixTime) -> Option<&str> {
-        self.signing_key(alg, now).map(|k| k.kid.as_str())
-    }
 }
 
 /// ES256 compact JWS (RFC 7515 §7.1, RFC 7518 §3.4): `header.payload.R||S`, each part base64url.

@@ -45,7 +45,7 @@ pub enum AppError {
 }
 
 /// Seconds a client is told to wait when the database is busy.
-const RETRY_AFTER: u32 = 1;
+const RETRY_AFTER: u64 = 1;
 
 fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
@@ -153,14 +153,32 @@ impl AppError {
             basic_challenge: false,
         }
     }
-    pub fn invalid_client(basic: bool) -> Self {
-        AppError::OAuth {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            description: "client authentication failed".into(),
-            basic_challenge: basic,
-        }
-    }
+}
+
+/// An answer that asks to come back later: `status` with Retry-After, as a
+/// temporarily_unavailable OAuth error on JSON endpoints and a page (title, message) otherwise.
+fn try_later(
+    ctx: &crate::web::middleware::RequestContext,
+    status: StatusCode,
+    retry_after: u64,
+    description: &str,
+    (title, message): (&str, &str),
+) -> Response {
+    let mut res = if ctx.json {
+        let body = serde_json::json!({
+            "error": "temporarily_unavailable",
+            "error_description": description,
+        });
+        let mut res = (status, axum::Json(body)).into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    } else {
+        crate::web::pages::error_page(status, title, message, &ctx.id)
+    };
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    res
 }
 
 impl IntoResponse for AppError {
@@ -232,52 +250,28 @@ impl IntoResponse for AppError {
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 res
             }
-            AppError::Limited { retry_after } => {
-                let wait = format!("too many failed attempts; try again in {retry_after} seconds");
-                let mut res = if ctx.json {
-                    let body = serde_json::json!({
-                        "error": "temporarily_unavailable",
-                        "error_description": wait,
-                    });
-                    let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-                    res.headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    res
-                } else {
-                    crate::web::pages::error_page(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "Too many attempts",
-                        &format!("Too many failed attempts. Try again in {retry_after} seconds."),
-                        &ctx.id,
-                    )
-                };
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-                res
-            }
+            AppError::Limited { retry_after } => try_later(
+                &ctx,
+                StatusCode::TOO_MANY_REQUESTS,
+                retry_after,
+                &format!("too many failed attempts; try again in {retry_after} seconds"),
+                (
+                    "Too many attempts",
+                    &format!("Too many failed attempts. Try again in {retry_after} seconds."),
+                ),
+            ),
             AppError::Unavailable(e) => {
                 tracing::warn!(request_id = %ctx.id, error = format!("{e:#}"), "database unavailable");
-                let mut res = if ctx.json {
-                    let body = serde_json::json!({
-                        "error": "temporarily_unavailable",
-                        "error_description": "the database is busy; try again shortly",
-                    });
-                    let mut res =
-                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-                    res.headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    res
-                } else {
-                    crate::web::pages::error_page(
-                        StatusCode::SERVICE_UNAVAILABLE,
+                try_later(
+                    &ctx,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    RETRY_AFTER,
+                    "the database is busy; try again shortly",
+                    (
                         "Busy for a moment",
                         "Keyway cannot reach its database right now. Nothing was lost: wait a second and try again.",
-                        &ctx.id,
-                    )
-                };
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER));
-                res
+                    ),
+                )
             }
             AppError::Internal(e) => {
                 tracing::error!(request_id = %ctx.id, error = format!("{e:#}"), "internal error");

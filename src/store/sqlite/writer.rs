@@ -198,14 +198,10 @@ pub(super) async fn end_savepoint<R>(
     if result.is_err() {
         // The job's own error is the one to report; a failed undo (the transaction is already
         // gone) only gets logged: the batch then fails as a whole.
-        if let Err(e) = exec(conn, "ROLLBACK TO job").await {
-            tracing::warn!(error = %e, "cannot roll back to the job's savepoint");
-        } else if let Err(e) = exec(conn, "RELEASE job").await {
-            tracing::warn!(error = %e, "cannot release the job's savepoint");
-        }
+        undo_savepoint(conn).await;
         return result;
     }
-    exec(conn, "RELEASE job").await.or_backend()?;
+    release_savepoint(conn).await?;
     result
 }
 
