@@ -45,8 +45,13 @@ impl DbSessionStore {
 }
 
 /// The row key of a session: never the id itself.
-fn row_key(id: &Id) -> String {
+pub(crate) fn row_key(id: &Id) -> String {
     token_hash(&id.to_string())
+}
+
+/// The signed-in user a session record holds, for the store's per-user index.
+fn user_of(record: &Record) -> Option<&str> {
+    record.data.get(AUTH)?.get("user_id")?.as_str()
 }
 
 /// The session layer's errors are text: an unavailable database is marked so that
@@ -69,7 +74,12 @@ impl SessionStore for DbSessionStore {
         for _ in 0..4 {
             if self
                 .repo
-                .create(&row_key(&record.id), &data, self.expires_at())
+                .create(
+                    &row_key(&record.id),
+                    user_of(record),
+                    &data,
+                    self.expires_at(),
+                )
                 .await
                 .map_err(backend)?
             {
@@ -86,7 +96,12 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_vec(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         self.repo
-            .save(&row_key(&record.id), &data, self.expires_at())
+            .save(
+                &row_key(&record.id),
+                user_of(record),
+                &data,
+                self.expires_at(),
+            )
             .await
             .map_err(backend)
     }

@@ -172,6 +172,7 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
             first_party,
             id_token_alg,
             always_refresh,
+            require_passkey,
         } => {
             let spec = ClientSpec {
                 name,
@@ -188,6 +189,7 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
                 first_party,
                 id_token_alg: id_token_alg.into(),
                 refresh_always: always_refresh,
+                require_passkey,
             };
             let (client, secret) =
                 with_operator(config, async |ops| Ok(ops.create_client(spec).await?)).await?;

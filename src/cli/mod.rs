@@ -270,6 +270,9 @@ enum ClientCommand {
         /// Issue refresh tokens even without the offline_access scope
         #[arg(long)]
         always_refresh: bool,
+        /// Accept only a passkey sign-in (acr "phr"): users signed in otherwise are asked for one
+        #[arg(long)]
+        require_passkey: bool,
     },
     /// List clients
     List,

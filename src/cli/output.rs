@@ -72,6 +72,7 @@ pub(super) fn client_json(c: &Client) -> Value {
         "id_token_alg": c.id_token_alg.as_str(),
         "refresh_token_cap": c.refresh_token_cap,
         "refresh_always": c.refresh_always,
+        "require_passkey": c.require_passkey,
         "created_at": c.created_at,
     })
 }

@@ -79,6 +79,8 @@ pub struct Client {
     pub refresh_token_cap: u32,
     /// Issue a refresh token even when the request did not ask for offline_access.
     pub refresh_always: bool,
+    /// Accept only a passkey sign-in (acr `phr`) for this client's users.
+    pub require_passkey: bool,
     pub created_at: UnixTime,
 }
 
@@ -121,4 +123,5 @@ pub struct NewClient {
     pub id_token_alg: SigningAlg,
     pub refresh_token_cap: u32,
     pub refresh_always: bool,
+    pub require_passkey: bool,
 }

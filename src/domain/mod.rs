@@ -3,6 +3,7 @@
 mod client;
 mod grant;
 mod invitation;
+mod passkey;
 mod user;
 
 pub use client::{Client, ClientKind, GrantType, NewClient, SigningAlg};
@@ -10,6 +11,7 @@ pub use grant::{
     AccessToken, AuditEvent, AuthCode, Grant, RequestedClaims, StoredToken, TokenKind,
 };
 pub use invitation::{Invitation, InvitationStatus};
+pub use passkey::{MAX_PASSKEY_NAME, PasskeyUse, StoredPasskey, clean_passkey_name};
 pub use user::{Address, NewUser, Profile, User};
 
 /// Scopes Keyway understands. Others in a request are ignored (RFC 6749 §3.3 lets us narrow).
@@ -42,18 +44,40 @@ pub struct RequestMeta {
     pub user_agent: Option<String>,
 }
 
+/// `acr` of a phishing-resistant sign-in (OpenID EAP ACR Values): a passkey.
+pub const ACR_PHR: &str = "phr";
+/// `acr` of every other sign-in (a password today): Keyway's documented lower level.
+pub const ACR_BASIC: &str = "1";
+
+/// The `acr` that a sign-in with these `amr` values (space-separated) reached.
+pub fn acr_for(amr: &str) -> &'static str {
+    let phr = amr
+        .split_ascii_whitespace()
+        .any(|m| matches!(m, "hwk" | "swk"));
+    if phr { ACR_PHR } else { ACR_BASIC }
+}
+
 /// How a user proved who they are, as OIDC `amr` values (RFC 8176).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
     /// Password (`pwd`).
     Pwd,
+    /// A passkey kept in hardware, bound to one device (`hwk`).
+    Hwk,
+    /// A passkey kept in software, synced between devices (`swk`).
+    Swk,
+    /// The authenticator verified the user, by PIN or biometrics (`user`).
+    User,
 }
 
 impl AuthMethod {
     pub fn amr(self) -> &'static str {
         match self {
             AuthMethod::Pwd => "pwd",
+            AuthMethod::Hwk => "hwk",
+            AuthMethod::Swk => "swk",
+            AuthMethod::User => "user",
         }
     }
 
@@ -61,6 +85,13 @@ impl AuthMethod {
     pub fn name(self) -> &'static str {
         match self {
             AuthMethod::Pwd => "password",
+            AuthMethod::Hwk | AuthMethod::Swk => "passkey",
+            AuthMethod::User => "user verification",
         }
+    }
+
+    /// Whether this method resists phishing (a passkey is bound to its relying party).
+    pub fn phishing_resistant(self) -> bool {
+        matches!(self, AuthMethod::Hwk | AuthMethod::Swk)
     }
 }

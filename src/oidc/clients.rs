@@ -23,6 +23,8 @@ pub struct ClientSpec {
     pub id_token_alg: SigningAlg,
     /// Issue refresh tokens without offline_access (needs the refresh_token grant).
     pub refresh_always: bool,
+    /// Accept only a passkey sign-in (acr `phr`).
+    pub require_passkey: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +167,7 @@ fn normalize(spec: ClientSpec) -> Result<ClientSpec, RegisterError> {
         first_party: spec.first_party,
         id_token_alg: spec.id_token_alg,
         refresh_always: spec.refresh_always,
+        require_passkey: spec.require_passkey,
     })
 }
 
@@ -194,6 +197,7 @@ pub async fn register(
         id_token_alg: spec.id_token_alg,
         refresh_token_cap: DEFAULT_REFRESH_TOKEN_CAP,
         refresh_always: spec.refresh_always,
+        require_passkey: spec.require_passkey,
     };
     let client = repo.create(&new, now).await?;
     Ok((client, secret))
@@ -259,6 +263,7 @@ mod tests {
             first_party: false,
             id_token_alg: SigningAlg::RS256,
             refresh_always: false,
+            require_passkey: false,
         }
     }
 

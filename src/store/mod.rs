@@ -7,7 +7,10 @@ mod contract;
 pub mod sqlite;
 
 use crate::clock::{Clock, UnixTime};
-use crate::domain::{AuditEvent, Client, Grant, Invitation, NewClient, NewUser, StoredToken, User};
+use crate::domain::{
+    AuditEvent, Client, Grant, Invitation, NewClient, NewUser, PasskeyUse, StoredPasskey,
+    StoredToken, User,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -43,6 +46,8 @@ pub enum Unique {
     TokenHash,
     Kid,
     SessionId,
+    CredentialId,
+    UserHandle,
 }
 
 impl Unique {
@@ -59,6 +64,8 @@ impl Unique {
             Unique::TokenHash => "token",
             Unique::Kid => "signing key",
             Unique::SessionId => "session",
+            Unique::CredentialId => "passkey",
+            Unique::UserHandle => "passkey user handle",
         }
     }
 
@@ -165,6 +172,8 @@ pub trait TokenRepo: Send + Sync {
         issued: Issued,
     ) -> StoreResult<RefreshRotation>;
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
+    /// Revokes every grant of the user, with all their tokens; returns how many grants.
+    async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<u64>;
     /// Keeps at most `cap` grants with a live refresh token for this user and client, revoking
     /// the oldest grants beyond it.
     async fn cap_refresh_grants(
@@ -261,14 +270,68 @@ pub trait KeyRepo: Send + Sync {
 }
 
 /// A session as the HTTP session layer stores it: opaque data plus its expiry.
+///
+/// `user_id` names the signed-in user, if any, so that a user's sessions can be listed and ended.
 #[async_trait]
 pub trait SessionRepo: Send + Sync {
     /// Inserts a new session; false if the id is taken.
-    async fn create(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<bool>;
-    async fn save(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<()>;
+    async fn create(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        data: &[u8],
+        expires_at: UnixTime,
+    ) -> StoreResult<bool>;
+    async fn save(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        data: &[u8],
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
     /// The session's data and expiry; an expired session is `None`.
     async fn load(&self, id: &str, now: UnixTime) -> StoreResult<Option<(Vec<u8>, UnixTime)>>;
     async fn delete(&self, id: &str) -> StoreResult<()>;
+    /// The user's unexpired sessions: (id, data).
+    async fn list_for_user(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// Deletes the user's session `id`; `NotFound` when the user has no such session.
+    async fn delete_for_user(&self, user_id: &str, id: &str) -> StoreResult<()>;
+    /// Deletes every session of the user; returns how many.
+    async fn delete_all_for_user(&self, user_id: &str) -> StoreResult<u64>;
+}
+
+/// What removing a passkey came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRemoval {
+    Removed,
+    /// Refused: it is the user's last way to sign in (no other passkey, no password).
+    Last,
+}
+
+#[async_trait]
+pub trait PasskeyRepo: Send + Sync {
+    /// The user's passkeys, oldest first.
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<StoredPasskey>>;
+    async fn by_credential_id(&self, credential_id: &[u8]) -> StoreResult<Option<StoredPasskey>>;
+    /// Stores a new passkey; `Conflict` when its credential id is registered (to anyone).
+    async fn add(&self, passkey: &StoredPasskey) -> StoreResult<()>;
+    /// Records a sign-in; false (and nothing written) when the stored counter is no longer
+    /// `previous_count` or the passkey is gone.
+    async fn record_use(&self, u: &PasskeyUse) -> StoreResult<bool>;
+    /// `NotFound` unless the user has this passkey.
+    async fn rename(&self, user_id: &str, id: &str, name: &str) -> StoreResult<()>;
+    /// Removes it unless it is the user's last way to sign in, decided in the same write.
+    async fn remove(&self, user_id: &str, id: &str) -> StoreResult<PasskeyRemoval>;
+    /// The user's WebAuthn user handle, if they have one.
+    async fn user_handle(&self, user_id: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Gives the user `candidate` as handle unless they have one; returns the handle they have.
+    async fn ensure_user_handle(&self, user_id: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+    /// The id of the user with this handle.
+    async fn user_for_handle(&self, handle: &[u8]) -> StoreResult<Option<String>>;
 }
 
 #[async_trait]
@@ -284,6 +347,29 @@ pub trait InvitationRepo: Send + Sync {
     async fn revoke(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     /// Revokes every unrevoked invitation made by `created_by`; returns how many.
     async fn revoke_created_by(&self, created_by: &str, now: UnixTime) -> StoreResult<u64>;
+    /// Creates the invitee's account in one write: consumes one use of the pending invitation
+    /// whose token hashes to `token_hash`, creates the user with their WebAuthn handle, joins
+    /// the invitation's groups (created when missing) and stores their first passkey. `None`
+    /// (and nothing written) when the invitation is not pending (expired, revoked, used up,
+    /// unknown); `Conflict` (and nothing written) when the username, email or credential is
+    /// taken.
+    async fn redeem(
+        &self,
+        token_hash: &str,
+        r: &Redemption,
+        now: UnixTime,
+    ) -> StoreResult<Option<User>>;
+}
+
+/// The account an invitation creates.
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    pub user: NewUser,
+    pub email_verified: bool,
+    pub groups: Vec<String>,
+    pub user_handle: Vec<u8>,
+    /// Its `user_id` is ignored: the new user's id is used.
+    pub passkey: StoredPasskey,
 }
 
 #[async_trait]
@@ -291,6 +377,8 @@ pub trait AuditRepo: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first.
     async fn recent(&self, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+    /// The user's newest events, newest first.
+    async fn recent_for_user(&self, user_id: &str, limit: u32) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// Records audit events; a failure to record is logged, never shown to the user, and never
@@ -328,6 +416,7 @@ pub struct Repos {
     pub sessions: Arc<dyn SessionRepo>,
     pub audit: Arc<dyn AuditRepo>,
     pub invitations: Arc<dyn InvitationRepo>,
+    pub passkeys: Arc<dyn PasskeyRepo>,
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
 
@@ -403,6 +492,7 @@ async fn backend(
             sessions: store.clone(),
             audit: store.clone(),
             invitations: store.clone(),
+            passkeys: store.clone(),
             maintenance: store,
         };
         Ok((repos, feed))

@@ -148,6 +148,7 @@ impl TestApp {
             first_party: true,
             id_token_alg: SigningAlg::RS256,
             refresh_always: false,
+            require_passkey: false,
         };
         f(&mut spec);
         let (client, secret) = register(self.state.repos.clients.as_ref(), spec, self.clock_now())

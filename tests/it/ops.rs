@@ -50,6 +50,7 @@ async fn every_action_is_audited_with_its_actor() {
             first_party: false,
             id_token_alg: SigningAlg::ES256,
             refresh_always: false,
+            require_passkey: false,
         })
         .await
         .unwrap();

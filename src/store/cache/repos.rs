@@ -244,6 +244,12 @@ impl TokenRepo for Cached {
         result
     }
 
+    async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+        let result = self.tokens.revoke_user_grants(user_id, now).await;
+        self.changed(Kind::Tokens);
+        result
+    }
+
     async fn cap_refresh_grants(
         &self,
         client_id: &str,
@@ -262,9 +268,15 @@ impl TokenRepo for Cached {
 
 #[async_trait]
 impl SessionRepo for Cached {
-    async fn create(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<bool> {
+    async fn create(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        data: &[u8],
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
         let epoch = self.session_cache.epoch();
-        let created = self.sessions.create(id, data, expires_at).await?;
+        let created = self.sessions.create(id, user_id, data, expires_at).await?;
         if created {
             self.session_cache
                 .put_read(id, (data.to_vec(), expires_at), epoch);
@@ -272,11 +284,17 @@ impl SessionRepo for Cached {
         Ok(created)
     }
 
-    async fn save(&self, id: &str, data: &[u8], expires_at: UnixTime) -> StoreResult<()> {
+    async fn save(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        data: &[u8],
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         // Saves of one session are not ordered against each other here, so the entry is dropped
         // first and written only if nothing else touched the cache meanwhile.
         self.session_cache.forget(id);
-        self.sessions.save(id, data, expires_at).await?;
+        self.sessions.save(id, user_id, data, expires_at).await?;
         // Another process serving the same browser must not keep the old contents.
         self.changed(Kind::Sessions);
         Ok(())
@@ -297,6 +315,26 @@ impl SessionRepo for Cached {
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
         let result = self.sessions.delete(id).await;
+        self.changed(Kind::Sessions);
+        result
+    }
+
+    async fn list_for_user(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.sessions.list_for_user(user_id, now).await
+    }
+
+    async fn delete_for_user(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        let result = self.sessions.delete_for_user(user_id, id).await;
+        self.changed(Kind::Sessions);
+        result
+    }
+
+    async fn delete_all_for_user(&self, user_id: &str) -> StoreResult<u64> {
+        let result = self.sessions.delete_all_for_user(user_id).await;
         self.changed(Kind::Sessions);
         result
     }

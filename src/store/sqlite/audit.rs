@@ -23,6 +23,17 @@ impl AuditRepo for SqliteStore {
                 .or_backend()?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
+
+    async fn recent_for_user(&self, user_id: &str, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        let rows: Vec<AuditRow> =
+            sqlx::query_as("SELECT * FROM audit_events WHERE user_id = ? ORDER BY id DESC LIMIT ?")
+                .bind(user_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+                .or_backend()?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
 }
 
 #[async_trait]

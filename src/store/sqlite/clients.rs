@@ -22,6 +22,7 @@ impl ClientRepo for SqliteStore {
             id_token_alg: client.id_token_alg,
             refresh_token_cap: client.refresh_token_cap,
             refresh_always: client.refresh_always,
+            require_passkey: client.require_passkey,
             created_at: now,
         };
         let lists = [
@@ -37,8 +38,8 @@ impl ClientRepo for SqliteStore {
                 sqlx::query(
                     "INSERT INTO clients (id, name, secret_hash, redirect_uris, \
                      post_logout_redirect_uris, grant_types, scopes, first_party, id_token_alg, \
-                     refresh_token_cap, refresh_always, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     refresh_token_cap, refresh_always, require_passkey, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&r.id)
                 .bind(&r.name)
@@ -51,6 +52,7 @@ impl ClientRepo for SqliteStore {
                 .bind(r.id_token_alg.as_str())
                 .bind(i64::from(r.refresh_token_cap))
                 .bind(r.refresh_always)
+                .bind(r.require_passkey)
                 .bind(r.created_at)
                 .execute(&mut *conn)
                 .await

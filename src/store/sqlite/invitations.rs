@@ -1,11 +1,60 @@
 //! Invitations.
 
 use super::rows::{InvitationRow, json_text};
-use super::{OrBackend, SqliteStore, touched, write_err};
+use super::{OrBackend, SqliteStore, passkeys, touched, users, write_err, writer};
 use crate::clock::UnixTime;
-use crate::domain::Invitation;
-use crate::store::{InvitationRepo, StoreError, StoreResult};
+use crate::domain::{Invitation, User};
+use crate::store::{InvitationRepo, Redemption, StoreError, StoreResult};
 use async_trait::async_trait;
+use sqlx::SqliteConnection;
+
+/// Consumes one use of the pending invitation, then writes the account; the caller's savepoint
+/// undoes everything if any step fails.
+async fn redeem_in(
+    conn: &mut SqliteConnection,
+    token_hash: &str,
+    r: &Redemption,
+    user: &User,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let used = sqlx::query(
+        "UPDATE invitations SET used = used + 1 WHERE token_hash = ? AND revoked_at IS NULL \
+         AND used < uses AND expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .or_backend()?;
+    if used.rows_affected() == 0 {
+        return Ok(false);
+    }
+    users::insert_user(conn, user, Some(&r.user_handle)).await?;
+    for name in &r.groups {
+        let id = crate::crypto::random_id().map_err(StoreError::Backend)?;
+        sqlx::query(
+            "INSERT INTO groups (id, name, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .or_backend()?;
+        sqlx::query(
+            "INSERT INTO group_members (group_id, user_id) SELECT id, ? FROM groups WHERE name = ? \
+             ON CONFLICT (group_id, user_id) DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .or_backend()?;
+    }
+    passkeys::insert_passkey(conn, &r.passkey, &user.id).await?;
+    Ok(true)
+}
 
 #[async_trait]
 impl InvitationRepo for SqliteStore {
@@ -110,5 +159,45 @@ impl InvitationRepo for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn redeem(
+        &self,
+        token_hash: &str,
+        r: &Redemption,
+        now: UnixTime,
+    ) -> StoreResult<Option<User>> {
+        let user = User {
+            id: crate::crypto::random_id().map_err(StoreError::Backend)?,
+            username: r.user.username.clone(),
+            email: r.user.email.clone(),
+            email_verified: r.email_verified && r.user.email.is_some(),
+            name: r.user.name.clone(),
+            profile: Default::default(),
+            is_admin: r.user.is_admin,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let (hash, r, u) = (token_hash.to_owned(), r.clone(), user.clone());
+        let created = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    writer::begin_savepoint(conn).await?;
+                    let done = redeem_in(conn, &hash, &r, &u, now).await;
+                    let done = match done {
+                        // Nothing was written, but close the savepoint all the same.
+                        Ok(false) => Err(StoreError::NotFound("pending invitation".into())),
+                        other => other,
+                    };
+                    writer::end_savepoint(conn, done).await
+                })
+            })
+            .await;
+        match created {
+            Ok(_) => Ok(Some(user)),
+            Err(StoreError::NotFound(what)) if what == "pending invitation" => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -34,6 +34,7 @@ pub mod changes;
 mod clients;
 mod invitations;
 mod keys;
+mod passkeys;
 mod sessions;
 mod tokens;
 mod users;
@@ -244,6 +245,8 @@ const UNIQUE_COLUMNS: &[(&str, Unique)] = &[
     ("tokens.token_hash", Unique::TokenHash),
     ("signing_keys.kid", Unique::Kid),
     ("sessions.id", Unique::SessionId),
+    ("passkeys.credential_id", Unique::CredentialId),
+    ("users.webauthn_id", Unique::UserHandle),
 ];
 
 /// What a failed write ran into.

@@ -3,7 +3,8 @@
 
 use super::OrBackend;
 use crate::domain::{
-    AuditEvent, Client, Grant, GrantType, Invitation, SigningAlg, StoredToken, TokenKind, User,
+    AuditEvent, Client, Grant, GrantType, Invitation, SigningAlg, StoredPasskey, StoredToken,
+    TokenKind, User,
 };
 use crate::store::{StoreResult, StoredKey};
 use anyhow::Context as _;
@@ -78,6 +79,7 @@ pub(super) struct ClientRow {
     id_token_alg: String,
     refresh_token_cap: i64,
     refresh_always: bool,
+    require_passkey: bool,
     created_at: i64,
 }
 
@@ -114,6 +116,7 @@ impl TryFrom<ClientRow> for Client {
             secret_hash: r.secret_hash,
             first_party: r.first_party,
             refresh_always: r.refresh_always,
+            require_passkey: r.require_passkey,
             created_at: r.created_at,
         })
     }
@@ -321,6 +324,43 @@ impl TryFrom<InvitationRow> for Invitation {
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PasskeyRow {
+    id: String,
+    user_id: String,
+    credential_id: Vec<u8>,
+    name: String,
+    aaguid: Option<String>,
+    passkey: String,
+    sign_count: i64,
+    backup_eligible: bool,
+    backup_state: bool,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<PasskeyRow> for StoredPasskey {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: PasskeyRow) -> StoreResult<Self> {
+        Ok(StoredPasskey {
+            sign_count: u32::try_from(r.sign_count)
+                .with_context(|| format!("sign_count out of range: {}", r.sign_count))
+                .or_backend()?,
+            id: r.id,
+            user_id: r.user_id,
+            credential_id: r.credential_id,
+            name: r.name,
+            aaguid: r.aaguid,
+            passkey_json: r.passkey,
+            backup_eligible: r.backup_eligible,
+            backup_state: r.backup_state,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
         })
     }
 }

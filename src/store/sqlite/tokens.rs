@@ -220,6 +220,38 @@ impl TokenRepo for SqliteStore {
         .await
     }
 
+    async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                writer::begin_savepoint(conn).await?;
+                let r: StoreResult<u64> = async {
+                    sqlx::query(
+                        "UPDATE tokens SET revoked_at = ?1 WHERE revoked_at IS NULL AND grant_id IN \
+                         (SELECT id FROM grants WHERE user_id = ?2 AND revoked_at IS NULL)",
+                    )
+                    .bind(now)
+                    .bind(&user_id)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    let done = sqlx::query(
+                        "UPDATE grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(&user_id)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                    Ok(done.rows_affected())
+                }
+                .await;
+                writer::end_savepoint(conn, r).await
+            })
+        })
+        .await
+    }
+
     async fn insert_tokens(&self, tokens: &[StoredToken]) -> StoreResult<()> {
         self.batch
             .insert(tokens.iter().cloned().map(Row::Token).collect())

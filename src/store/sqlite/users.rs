@@ -7,6 +7,45 @@ use crate::domain::{NewUser, User};
 use crate::store::{GroupRepo, PasswordRepo, StoreError, StoreResult, Unique, UserRepo};
 use async_trait::async_trait;
 
+/// Inserts a user row (with its WebAuthn handle, if it has one yet) on the writer's connection.
+pub(super) async fn insert_user(
+    conn: &mut sqlx::SqliteConnection,
+    r: &User,
+    webauthn_id: Option<&[u8]>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, username, email, email_verified, name, is_admin, disabled, \
+         created_at, updated_at, webauthn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(&r.username)
+    .bind(&r.email)
+    .bind(r.email_verified)
+    .bind(&r.name)
+    .bind(r.is_admin)
+    .bind(r.disabled)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .bind(webauthn_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        write_err(
+            e,
+            |which| match which {
+                Some(Unique::Email) => {
+                    Unique::Email.conflict(r.email.as_deref().unwrap_or_default())
+                }
+                Some(Unique::UserId) => Unique::UserId.conflict(&r.id),
+                Some(Unique::UserHandle) => Unique::UserHandle.conflict(&r.username),
+                _ => Unique::Username.conflict(&r.username),
+            },
+            || "user".into(),
+        )
+    })?;
+    Ok(())
+}
+
 #[async_trait]
 impl UserRepo for SqliteStore {
     async fn create(&self, user: &NewUser, now: UnixTime) -> StoreResult<User> {
@@ -24,40 +63,8 @@ impl UserRepo for SqliteStore {
             updated_at: now,
         };
         let r = row.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO users (id, username, email, email_verified, name, is_admin, \
-                     disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&r.id)
-                .bind(&r.username)
-                .bind(&r.email)
-                .bind(r.email_verified)
-                .bind(&r.name)
-                .bind(r.is_admin)
-                .bind(r.disabled)
-                .bind(r.created_at)
-                .bind(r.updated_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| {
-                    write_err(
-                        e,
-                        |which| match which {
-                            Some(Unique::Email) => {
-                                Unique::Email.conflict(r.email.as_deref().unwrap_or_default())
-                            }
-                            Some(Unique::UserId) => Unique::UserId.conflict(&r.id),
-                            _ => Unique::Username.conflict(&r.username),
-                        },
-                        || "user".into(),
-                    )
-                })?;
-                Ok(())
-            })
-        })
-        .await?;
+        self.write(move |conn| Box::pin(async move { insert_user(conn, &r, None).await }))
+            .await?;
         Ok(row)
     }
 

@@ -8,6 +8,8 @@ use crate::domain::{
 };
 use crate::store::{Issued, RefreshRotation, Repos, StoreError};
 
+mod accounts;
+
 const NOW: UnixTime = 1_700_000_000;
 
 /// A backend's repositories, without the cache layer, and what must outlive them.
@@ -53,6 +55,7 @@ async fn user_and_client(repos: &Repos) -> (User, String) {
         id_token_alg: SigningAlg::ES256,
         refresh_token_cap: 2,
         refresh_always: false,
+        require_passkey: false,
     };
     let created = repos.clients.create(&client, NOW).await.unwrap();
     (user, created.id)
@@ -417,14 +420,14 @@ async fn session_expires() {
     assert!(
         db.repos
             .sessions
-            .create("s1", b"data", NOW + 10)
+            .create("s1", None, b"data", NOW + 10)
             .await
             .unwrap()
     );
     assert!(
         !db.repos
             .sessions
-            .create("s1", b"other", NOW + 10)
+            .create("s1", None, b"other", NOW + 10)
             .await
             .unwrap()
     );
