@@ -163,6 +163,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     let auth = Authenticator {
         users: repos.users.clone(),
         passwords: repos.passwords.clone(),
+        passkeys: repos.passkeys.clone(),
+        invitations: repos.invitations.clone(),
+        sessions: repos.sessions.clone(),
+        tokens: repos.tokens.clone(),
         hasher: Passwords::new(config.password_hash_concurrency),
         audit,
         clock: clock.clone(),

@@ -2,13 +2,18 @@
 //! magic link next) checks its credential here and returns an `Authenticated`; `session::start`
 //! turns any `Authenticated` into a signed-in browser session. No HTTP types and no pages here.
 
+pub mod account;
+pub mod invitation;
 pub mod passkey;
 pub mod password;
 pub mod session;
 
 use crate::clock::{Clock, UnixTime};
 use crate::domain::{AuditEvent, AuthMethod, RequestMeta, User};
-use crate::store::{Auditor, PasswordRepo, StoreError, UserRepo};
+use crate::store::{
+    Auditor, InvitationRepo, PasskeyRepo, PasswordRepo, SessionRepo, StoreError, TokenRepo,
+    UserRepo,
+};
 use std::sync::Arc;
 
 /// A user who has just proved who they are.
@@ -66,6 +71,12 @@ pub type CredentialResult<T> = Result<T, CredentialError>;
 pub struct Authenticator {
     pub users: Arc<dyn UserRepo>,
     pub passwords: Arc<dyn PasswordRepo>,
+    pub passkeys: Arc<dyn PasskeyRepo>,
+    pub invitations: Arc<dyn InvitationRepo>,
+    /// A user's sessions, for the account page.
+    pub sessions: Arc<dyn SessionRepo>,
+    /// For "sign out everywhere", which also revokes the user's tokens.
+    pub tokens: Arc<dyn TokenRepo>,
     pub hasher: password::Passwords,
     pub audit: Auditor,
     pub clock: Arc<dyn Clock>,

@@ -132,7 +132,8 @@ impl SessionStore for DbSessionStore {
     }
 }
 
-const AUTH: &str = "auth";
+/// Where a session keeps who is signed in.
+pub(crate) const AUTH: &str = "auth";
 /// When a session that has nothing else yet was created (it needs an id for its CSRF token).
 const CREATED: &str = "created";
 const PENDING: &str = "pending";
@@ -155,6 +156,11 @@ pub struct SignedIn {
     /// an active session stays alive without a database write on every request.
     #[serde(default)]
     pub seen_at: i64,
+    /// Where the sign-in came from, for the account page's list of sessions.
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 const TOUCH_EVERY: i64 = 60;
@@ -215,6 +221,8 @@ pub async fn start(
         sid,
         started_at,
         seen_at: now,
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
     };
     session.insert(AUTH, &signed_in).await?;
     let methods: Vec<&str> = who.amr.iter().map(|m| m.name()).collect();

@@ -50,6 +50,10 @@ pub struct AuthRequest {
     /// The user answered the consent page for this request (satisfies prompt=consent).
     #[serde(default)]
     pub consent_done: bool,
+    /// Only a phishing-resistant sign-in (acr `phr`: a passkey) will do, because the client
+    /// asked with acr_values or is configured so.
+    #[serde(default)]
+    pub require_phr: bool,
 }
 
 /// Where an error or a code goes back to.
@@ -306,7 +310,21 @@ pub fn validate(
         created_at: now,
         login_done: false,
         consent_done: false,
+        require_phr: client.require_passkey || acr_asks_phr(params.get("acr_values")),
     })
+}
+
+/// Whether `acr_values` leaves only `phr` acceptable: every value Keyway knows in it is `phr`
+/// (values it does not know are ignored, as OIDC Core lets a voluntary request be).
+fn acr_asks_phr(acr_values: Option<&String>) -> bool {
+    use crate::domain::{ACR_BASIC, ACR_PHR};
+    let known: Vec<&str> = acr_values
+        .map(|v| v.split_ascii_whitespace())
+        .into_iter()
+        .flatten()
+        .filter(|v| [ACR_PHR, ACR_BASIC].contains(v))
+        .collect();
+    !known.is_empty() && known.iter().all(|v| *v == ACR_PHR)
 }
 
 impl AuthRequest {
@@ -367,6 +385,8 @@ pub struct SessionLogin<'a> {
     pub user_id: &'a str,
     /// When the user last actively authenticated.
     pub auth_time: i64,
+    /// How (space-separated `amr` values).
+    pub amr: &'a str,
 }
 
 /// What an authorization request needs next.
@@ -382,8 +402,9 @@ pub enum Step {
 
 /// Decides the next step of a request for the browser's current login (OIDC Core §3.1.2.1,
 /// §3.1.2.3): sign-in when nobody (or the wrong user) is signed in or prompt=login / max_age
-/// ask for a fresh one, consent unless the client is first-party or the user granted every scope
-/// before, and with prompt=none a refusal instead of either page.
+/// ask for a fresh one; then, when only `phr` will do and the login was not a passkey, a
+/// passkey sign-in (step-up); consent unless the client is first-party or the user granted
+/// every scope before; with prompt=none a refusal instead of any page.
 pub async fn next_step(
     p: &Provider,
     client: &Client,
@@ -398,6 +419,13 @@ pub async fn next_step(
             Step::SignIn
         });
     };
+    if req.require_phr && crate::domain::acr_for(login.amr) != crate::domain::ACR_PHR {
+        return Ok(if req.prompt_none {
+            Step::Refuse("login_required", "a passkey sign-in is required")
+        } else {
+            Step::SignIn
+        });
+    }
     if needs_consent(p, client, req, login.user_id).await? {
         return Ok(if req.prompt_none {
             Step::Refuse("consent_required", "the user must approve this application")

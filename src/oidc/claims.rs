@@ -35,7 +35,7 @@ pub const SCOPE_CLAIMS: [(&str, &[&str]); 5] = [
 ];
 
 /// The claims of the ID token that are about the authentication, not the user.
-pub const PROTOCOL_CLAIMS: [&str; 11] = [
+pub const PROTOCOL_CLAIMS: [&str; 12] = [
     "iss",
     "sub",
     "aud",
@@ -46,6 +46,7 @@ pub const PROTOCOL_CLAIMS: [&str; 11] = [
     "at_hash",
     "azp",
     "amr",
+    "acr",
     "sid",
 ];
 

@@ -45,6 +45,7 @@ pub fn claims(i: IdTokenInput<'_>) -> Value {
     m.insert("auth_time".into(), json!(i.auth_time));
     let amr: Vec<&str> = i.amr.split_ascii_whitespace().collect();
     m.insert("amr".into(), json!(amr));
+    m.insert("acr".into(), json!(crate::domain::acr_for(i.amr)));
     m.insert("sid".into(), json!(i.sid));
     if let Some(n) = i.nonce {
         m.insert("nonce".into(), json!(n));

@@ -40,6 +40,7 @@ pub fn discovery(issuer: &str, paths: &Endpoints) -> Value {
         "claims_supported": crate::oidc::claims::supported(),
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": true,
+        "acr_values_supported": [crate::domain::ACR_PHR, crate::domain::ACR_BASIC],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -128,14 +128,23 @@ pub struct CurrentUser {
 
 /// Why a `CurrentUser` handler did not run.
 pub enum NotSignedIn {
-    Redirect,
+    /// To the sign-in page, which comes back here when this page may be come back to.
+    Redirect {
+        back_to_account: bool,
+    },
     Error(AppError),
 }
 
 impl IntoResponse for NotSignedIn {
     fn into_response(self) -> Response {
         match self {
-            NotSignedIn::Redirect => crate::web::see_other(urls::SIGNIN),
+            NotSignedIn::Redirect { back_to_account } => {
+                if back_to_account {
+                    crate::web::see_other(&format!("{}?next={}", urls::SIGNIN, urls::ACCOUNT))
+                } else {
+                    crate::web::see_other(urls::SIGNIN)
+                }
+            }
             NotSignedIn::Error(e) => e.into_response(),
         }
     }
@@ -147,7 +156,9 @@ impl FromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, NotSignedIn> {
         match MaybeUser::from_request_parts(parts, state).await {
             Ok(MaybeUser(Some((signed_in, user)))) => Ok(CurrentUser { signed_in, user }),
-            Ok(MaybeUser(None)) => Err(NotSignedIn::Redirect),
+            Ok(MaybeUser(None)) => Err(NotSignedIn::Redirect {
+                back_to_account: parts.uri.path().starts_with(urls::ACCOUNT),
+            }),
             Err(e) => Err(NotSignedIn::Error(e)),
         }
     }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod error;
 pub mod extract;
+pub mod invite;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
@@ -57,16 +58,32 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::browser_router())
         .merge(signin::router())
         .merge(account::router())
+        .merge(invite::router())
         .layer(sessions);
     Router::new()
         .merge(oidc::api_router())
         .merge(browser)
         .route(urls::STYLESHEET, axum::routing::get(stylesheet))
+        .route(urls::SCRIPT, axum::routing::get(script))
         .fallback(|| async { error::AppError::not_found() })
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| {
             middleware::request_context(https, req, next)
         }))
+}
+
+/// The WebAuthn script is compiled in like the stylesheet.
+async fn script() -> impl axum::response::IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/js/webauthn.js"),
+    )
 }
 
 /// The stylesheet is compiled in, so the binary is all there is to deploy.

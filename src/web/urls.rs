@@ -17,10 +17,24 @@ pub const END_SESSION: &str = "/logout";
 /// The signed-in user's own "Sign out" button (a browser form, unlike `END_SESSION`).
 pub const SIGN_OUT: &str = "/logout/confirm";
 pub const SIGNIN: &str = "/signin";
+/// Options for a passkey sign-in (JSON for the page's script).
+pub const SIGNIN_PASSKEY_OPTIONS: &str = "/signin/passkey/options";
+/// The answer of a passkey sign-in (a form post).
+pub const SIGNIN_PASSKEY: &str = "/signin/passkey";
+/// The signed-in user's own page.
+pub const ACCOUNT: &str = "/account";
+pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
+pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
+pub const ACCOUNT_PASSKEY_RENAME: &str = "/account/passkeys/rename";
+pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
+pub const ACCOUNT_SESSION_END: &str = "/account/sessions/end";
+pub const ACCOUNT_SESSIONS_END_ALL: &str = "/account/sessions/end-all";
 pub const SIGNOUT_DONE: &str = "/signed-out";
 /// Invitation links: `/invite/{token}`.
 pub const INVITE: &str = "/invite";
 pub const STYLESHEET: &str = "/static/css/keyway.css";
+/// The only script the pages use: the WebAuthn ceremonies.
+pub const SCRIPT: &str = "/static/js/webauthn.js";
 
 /// Every fixed path above, so tests can sweep the router.
 pub const ALL: &[&str] = &[
@@ -40,9 +54,19 @@ pub const ALL: &[&str] = &[
     END_SESSION,
     SIGN_OUT,
     SIGNIN,
+    SIGNIN_PASSKEY_OPTIONS,
+    SIGNIN_PASSKEY,
+    ACCOUNT,
+    ACCOUNT_PASSKEY_OPTIONS,
+    ACCOUNT_PASSKEYS,
+    ACCOUNT_PASSKEY_RENAME,
+    ACCOUNT_PASSKEY_REMOVE,
+    ACCOUNT_SESSION_END,
+    ACCOUNT_SESSIONS_END_ALL,
     SIGNOUT_DONE,
     INVITE,
     STYLESHEET,
+    SCRIPT,
 ];
 
 /// POST endpoints of the protocol, where relying parties (not Keyway's own pages) send

@@ -76,7 +76,7 @@ fn id_token_json(signed_in: &SignedIn) -> Value {
     .unwrap()
 }
 
-const ID_TOKEN_PROTOCOL_CLAIMS: [&str; 11] = [
+const ID_TOKEN_PROTOCOL_CLAIMS: [&str; 12] = [
     "iss",
     "sub",
     "aud",
@@ -87,6 +87,7 @@ const ID_TOKEN_PROTOCOL_CLAIMS: [&str; 11] = [
     "at_hash",
     "azp",
     "amr",
+    "acr",
     "sid",
 ];
 

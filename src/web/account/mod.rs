@@ -1,4 +1,6 @@
-//! The account landing page: who is signed in, and a way to sign out.
+//! The home page (who is signed in, a way to sign out) and the account page (`page`).
+
+mod page;
 
 use crate::auth::session;
 use crate::state::AppState;
@@ -14,7 +16,9 @@ use axum::routing::get;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(urls::HOME, get(home))
+    Router::new()
+        .route(urls::HOME, get(home))
+        .merge(page::router())
 }
 
 #[derive(Template)]

@@ -159,6 +159,7 @@ async fn decide(
     let login = current.as_ref().map(|(s, _)| SessionLogin {
         user_id: &s.user_id,
         auth_time: s.auth_time,
+        amr: &s.amr,
     });
     let step = authorize::next_step(&state.oidc, client, &req, login, state.now()).await?;
     let park = async |req: &AuthRequest| -> AppResult<String> {

@@ -1,8 +1,14 @@
-//! The sign-in page: username and password in a plain HTML form. Unknown user, wrong password and
-//! disabled account all get the same page, after the same amount of work (see `auth::password`).
+//! The sign-in page: passkeys (autofill, a button, or username first; see `passkey`) and the
+//! password form. Unknown user, wrong password and disabled account all get the same page, after
+//! the same amount of work (see `auth::password`).
+
+mod passkey;
+
+pub use passkey::script_error;
 
 use crate::auth::{CredentialError, session};
 use crate::domain::RequestMeta;
+use crate::oidc::authorize::AuthRequest;
 use crate::state::AppState;
 use crate::web::error::AppResult;
 use crate::web::extract::CsrfForm;
@@ -12,12 +18,15 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(urls::SIGNIN, get(show).post(submit))
+    Router::new()
+        .route(urls::SIGNIN, get(show).post(submit))
+        .route(urls::SIGNIN_PASSKEY_OPTIONS, post(passkey::options))
+        .route(urls::SIGNIN_PASSKEY, post(passkey::submit))
 }
 
 #[derive(Template)]
@@ -25,94 +34,121 @@ pub fn router() -> Router<AppState> {
 struct SigninPage<'a> {
     csrf: &'a str,
     req: &'a str,
+    next: &'a str,
     username: &'a str,
     client_name: Option<String>,
     error: Option<&'a str>,
     /// Seconds to wait, when too many attempts failed.
     retry_after: Option<u64>,
+    /// Passkeys work for this issuer (not an IP address).
+    passkeys: bool,
+    /// The waiting request accepts only a passkey: the password form is not shown.
+    passkey_only: bool,
+    /// Someone is signed in already (re-authentication or step-up).
+    signed_in_as: Option<String>,
+    /// The signed-in user has no passkey yet, and one is needed.
+    needs_a_passkey: bool,
 }
 
 #[derive(Deserialize)]
 pub struct SigninQuery {
     req: Option<String>,
+    next: Option<String>,
 }
 
 /// The same words whatever was wrong, so the page does not reveal which accounts exist.
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+/// A passkey that did not sign anyone in, whatever the reason (the audit log has it).
+pub const PASSKEY_FAILED: &str =
+    "That passkey could not sign you in. Try again, or use another passkey.";
 
-/// The application asking (for the page's heading) and its login_hint, if a request waits.
-async fn waiting_request(
-    state: &AppState,
-    session: &Session,
-    req: &str,
-) -> AppResult<(Option<String>, Option<String>)> {
-    if req.is_empty() {
-        return Ok((None, None));
+/// Where the browser may be sent after signing in: only our own account page (never a URL
+/// from the query, which would make the sign-in page an open redirect).
+fn safe_next(next: &str) -> &'static str {
+    if next == urls::ACCOUNT {
+        urls::ACCOUNT
+    } else {
+        ""
     }
-    let Some(r) = session::parked(session, req).await? else {
-        return Ok((None, None));
+}
+
+/// What the page says and offers, for the waiting request (if any) and whoever is signed in.
+struct Context {
+    client_name: Option<String>,
+    hint: Option<String>,
+    passkey_only: bool,
+    signed_in_as: Option<String>,
+    needs_a_passkey: bool,
+}
+
+async fn context(state: &AppState, session: &Session, req: &str) -> AppResult<Context> {
+    let waiting: Option<AuthRequest> = if req.is_empty() {
+        None
+    } else {
+        session::parked(session, req).await?
     };
-    let name = state.repos.clients.get(&r.client_id).await?.map(|c| c.name);
-    Ok((name, r.login_hint))
+    let client_name = match &waiting {
+        Some(r) => state.repos.clients.get(&r.client_id).await?.map(|c| c.name),
+        None => None,
+    };
+    let passkey_only = waiting.as_ref().is_some_and(|r| r.require_phr);
+    let current = session::current(session, &state.auth).await?;
+    let needs_a_passkey = match (&current, passkey_only) {
+        (Some((_, user)), true) => state
+            .repos
+            .passkeys
+            .list_for_user(&user.id)
+            .await?
+            .is_empty(),
+        _ => false,
+    };
+    Ok(Context {
+        client_name,
+        hint: waiting.and_then(|r| r.login_hint),
+        passkey_only,
+        signed_in_as: current.map(|(_, u)| u.username),
+        needs_a_passkey,
+    })
 }
 
-async fn show(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<SigninQuery>,
-) -> AppResult<Response> {
-    let req = q.req.unwrap_or_default();
-    let csrf = session::csrf_token(&session, &state.auth).await?;
-    let (client_name, hint) = waiting_request(&state, &session, &req).await?;
-    Ok(pages::render(
-        StatusCode::OK,
-        &SigninPage {
-            csrf: &csrf,
-            req: &req,
-            username: hint.as_deref().unwrap_or(""),
-            client_name,
-            error: None,
-            retry_after: None,
-        },
-    ))
+/// What to show besides the context: the fields to keep and the error, if any.
+struct Shown<'a> {
+    req: &'a str,
+    next: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    retry_after: Option<u64>,
 }
 
-#[derive(Deserialize)]
-pub struct SigninForm {
-    #[serde(default)]
-    req: String,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
-/// The sign-in page again, with the same words whatever was wrong; when too many attempts
-/// failed, a 429 with Retry-After and a line saying how long to wait.
-async fn refused(
+async fn render(
     state: &AppState,
     session: &Session,
-    form: &SigninForm,
-    retry_after: Option<u64>,
+    status: StatusCode,
+    shown: Shown<'_>,
 ) -> AppResult<Response> {
     let csrf = session::csrf_token(session, &state.auth).await?;
-    let (client_name, _) = waiting_request(state, session, &form.req).await?;
-    let status = match retry_after {
-        Some(_) => StatusCode::TOO_MANY_REQUESTS,
-        None => StatusCode::UNAUTHORIZED,
+    let cx = context(state, session, shown.req).await?;
+    let username = match (shown.username, &cx.hint) {
+        ("", Some(h)) => h.as_str(),
+        (u, _) => u,
     };
     let mut res = pages::render(
         status,
         &SigninPage {
             csrf: &csrf,
-            req: &form.req,
-            username: &form.username,
-            client_name,
-            error: Some(BAD_CREDENTIALS),
-            retry_after,
+            req: shown.req,
+            next: safe_next(shown.next),
+            username,
+            client_name: cx.client_name,
+            error: shown.error,
+            retry_after: shown.retry_after,
+            passkeys: state.auth.webauthn.is_some(),
+            passkey_only: cx.passkey_only,
+            signed_in_as: cx.signed_in_as,
+            needs_a_passkey: cx.needs_a_passkey,
         },
     );
-    if let Some(wait) = retry_after {
+    if let Some(wait) = shown.retry_after {
         res.headers_mut().insert(
             axum::http::header::RETRY_AFTER,
             axum::http::HeaderValue::from(wait),
@@ -121,32 +157,81 @@ async fn refused(
     Ok(res)
 }
 
+async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<SigninQuery>,
+) -> AppResult<Response> {
+    let req = q.req.unwrap_or_default();
+    let next = q.next.unwrap_or_default();
+    let shown = Shown {
+        req: &req,
+        next: &next,
+        username: "",
+        error: None,
+        retry_after: None,
+    };
+    render(&state, &session, StatusCode::OK, shown).await
+}
+
+#[derive(Deserialize)]
+pub struct SigninForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The sign-in page again with `error`; when too many attempts failed, a 429 with Retry-After
+/// and a line saying how long to wait.
+async fn refused(state: &AppState, session: &Session, shown: Shown<'_>) -> AppResult<Response> {
+    let status = match shown.retry_after {
+        Some(_) => StatusCode::TOO_MANY_REQUESTS,
+        None => StatusCode::UNAUTHORIZED,
+    };
+    render(state, session, status, shown).await
+}
+
+/// After any successful sign-in: back to the waiting request, or the account page when that
+/// is where the user came from, or home.
+async fn signed_in(session: &Session, req: &str, next: &str) -> AppResult<Response> {
+    if !req.is_empty() && session::mark_login_done(session, req).await? {
+        return Ok(see_other(&format!("{}?req={req}", urls::AUTHORIZE_RESUME)));
+    }
+    Ok(see_other(match safe_next(next) {
+        "" => urls::HOME,
+        next => next,
+    }))
+}
+
 async fn submit(
     State(state): State<AppState>,
     meta: RequestMeta,
     CsrfForm { form, session }: CsrfForm<SigninForm>,
 ) -> AppResult<Response> {
-    let who = match state
+    let result = state
         .auth
         .password(&form.username, &form.password, &meta)
-        .await
-    {
+        .await;
+    let shown = |retry_after| Shown {
+        req: &form.req,
+        next: &form.next,
+        username: &form.username,
+        error: Some(BAD_CREDENTIALS),
+        retry_after,
+    };
+    let who = match result {
         Ok(who) => who,
-        Err(CredentialError::Refused) => {
-            return refused(&state, &session, &form, None).await;
-        }
+        Err(CredentialError::Refused) => return refused(&state, &session, shown(None)).await,
         Err(CredentialError::Limited { retry_after }) => {
-            return refused(&state, &session, &form, Some(retry_after)).await;
+            return refused(&state, &session, shown(Some(retry_after))).await;
         }
         Err(e) => return Err(e.into()),
     };
     session::start(&session, &state.auth, &who, &meta).await?;
-    if !form.req.is_empty() && session::mark_login_done(&session, &form.req).await? {
-        return Ok(see_other(&format!(
-            "{}?req={}",
-            urls::AUTHORIZE_RESUME,
-            form.req
-        )));
-    }
-    Ok(see_other(urls::HOME))
+    signed_in(&session, &form.req, &form.next).await
 }

@@ -1,5 +1,15 @@
 //! Passkeys (WebAuthn, with webauthn-rs): the relying party Keyway is, derived from the
-//! configured issuer. The registration and sign-in ceremonies build on it.
+//! configured issuer; the registration and sign-in ceremonies (`ceremony`); what Keyway reads
+//! from an authenticator's data (`authdata`) and the names it gives new passkeys (`names`).
+
+mod authdata;
+pub mod ceremony;
+pub mod names;
+
+pub use ceremony::{
+    NewPasskey, RegistrationFor, SigninMode, finish_registration, finish_signin,
+    start_registration, start_signin,
+};
 
 use std::sync::Arc;
 use url::{Host, Url};

@@ -1,0 +1,197 @@
+//! What a signed-in user manages on their account page: their passkeys and their sessions.
+//! Every change is audited. Removing a passkey and signing out everywhere need a recent sign-in
+//! (`RECENT_AUTH`); the web layer sends the user through sign-in first.
+
+use super::passkey::{NewPasskey, RegistrationFor};
+use super::session::SignedIn;
+use super::{Authenticator, CredentialError, CredentialResult};
+use crate::clock::UnixTime;
+use crate::domain::{AuditEvent, RequestMeta, StoredPasskey, clean_passkey_name};
+use crate::store::{PasskeyRemoval, StoreError};
+
+/// How recent a sign-in must be for the dangerous changes, in seconds.
+pub const RECENT_AUTH: i64 = 300;
+
+/// Whether the session's sign-in is recent enough for a dangerous change.
+pub fn is_recent(signed_in: &SignedIn, now: UnixTime) -> bool {
+    now - signed_in.auth_time <= RECENT_AUTH
+}
+
+/// The answer to a change the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    /// Refused, with words for the page.
+    Refused(String),
+}
+
+/// Stores a passkey the user just registered from their account page.
+pub async fn add_passkey(
+    auth: &Authenticator,
+    user_id: &str,
+    new: NewPasskey,
+    meta: &RequestMeta,
+) -> CredentialResult<Change> {
+    match &new.purpose {
+        RegistrationFor::Account { user_id: owner } if owner == user_id => {}
+        _ => return Err(CredentialError::Refused),
+    }
+    match auth.passkeys.add(&new.passkey).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Ok(Change::Refused(
+                "This passkey is registered to an account already.".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    auth.record(
+        "passkey.register",
+        Some(user_id.into()),
+        "success",
+        &new.passkey.name,
+        meta,
+    )
+    .await;
+    Ok(Change::Done)
+}
+
+pub async fn rename_passkey(
+    auth: &Authenticator,
+    user_id: &str,
+    id: &str,
+    name: &str,
+    meta: &RequestMeta,
+) -> CredentialResult<Change> {
+    let name = match clean_passkey_name(name) {
+        Ok(n) => n,
+        Err(why) => return Ok(Change::Refused(why)),
+    };
+    auth.passkeys.rename(user_id, id, &name).await?;
+    auth.record(
+        "passkey.rename",
+        Some(user_id.into()),
+        "success",
+        &name,
+        meta,
+    )
+    .await;
+    Ok(Change::Done)
+}
+
+pub async fn remove_passkey(
+    auth: &Authenticator,
+    user_id: &str,
+    id: &str,
+    meta: &RequestMeta,
+) -> CredentialResult<Change> {
+    let name = auth
+        .passkeys
+        .list_for_user(user_id)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .map(|p| p.name)
+        .ok_or_else(|| StoreError::NotFound("passkey".into()))?;
+    match auth.passkeys.remove(user_id, id).await? {
+        PasskeyRemoval::Removed => {
+            auth.record(
+                "passkey.remove",
+                Some(user_id.into()),
+                "success",
+                &name,
+                meta,
+            )
+            .await;
+            Ok(Change::Done)
+        }
+        PasskeyRemoval::Last => Ok(Change::Refused(
+            "This is your only way to sign in. Add another passkey first, then remove this one."
+                .into(),
+        )),
+    }
+}
+
+pub async fn passkeys(auth: &Authenticator, user_id: &str) -> CredentialResult<Vec<StoredPasskey>> {
+    Ok(auth.passkeys.list_for_user(user_id).await?)
+}
+
+/// One of the user's browser sessions, for the account page.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The session's row key (a hash of its id, never the id).
+    pub key: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub started_at: UnixTime,
+    pub seen_at: UnixTime,
+}
+
+/// The user's signed-in sessions, most recently seen first.
+pub async fn sessions(auth: &Authenticator, user_id: &str) -> CredentialResult<Vec<SessionInfo>> {
+    let rows = auth.sessions.list_for_user(user_id, auth.now()).await?;
+    let mut out: Vec<SessionInfo> = rows
+        .into_iter()
+        .filter_map(|(key, data)| {
+            let data: serde_json::Value = serde_json::from_slice(&data).ok()?;
+            let s: SignedIn =
+                serde_json::from_value(data.get(super::session::AUTH)?.clone()).ok()?;
+            (s.user_id == user_id).then_some(SessionInfo {
+                key,
+                ip: s.ip,
+                user_agent: s.user_agent,
+                started_at: s.started_at,
+                seen_at: s.seen_at,
+            })
+        })
+        .collect();
+    out.sort_by_key(|s| std::cmp::Reverse(s.seen_at));
+    Ok(out)
+}
+
+/// Signs one of the user's sessions out.
+pub async fn end_session(
+    auth: &Authenticator,
+    user_id: &str,
+    key: &str,
+    meta: &RequestMeta,
+) -> CredentialResult<()> {
+    auth.sessions.delete_for_user(user_id, key).await?;
+    auth.record(
+        "session.end",
+        Some(user_id.into()),
+        "success",
+        "one session",
+        meta,
+    )
+    .await;
+    Ok(())
+}
+
+/// Signs every session of the user out and revokes their refresh and access tokens.
+pub async fn sign_out_everywhere(
+    auth: &Authenticator,
+    user_id: &str,
+    meta: &RequestMeta,
+) -> CredentialResult<()> {
+    let sessions = auth.sessions.delete_all_for_user(user_id).await?;
+    let grants = auth.tokens.revoke_user_grants(user_id, auth.now()).await?;
+    let detail = format!("{sessions} sessions ended, {grants} grants revoked");
+    auth.record(
+        "session.end_all",
+        Some(user_id.into()),
+        "success",
+        &detail,
+        meta,
+    )
+    .await;
+    Ok(())
+}
+
+/// The user's recent security events, newest first.
+pub async fn recent_events(
+    auth: &Authenticator,
+    user_id: &str,
+) -> CredentialResult<Vec<AuditEvent>> {
+    Ok(auth.audit.0.recent_for_user(user_id, 20).await?)
+}
