@@ -66,7 +66,7 @@ impl TestApp {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut raw = RawConfig {
-            issuer: format!("http://127.0.0.1:{port}"),
+            issuer: format!("http://localhost:{port}"),
             listen: Some(format!("127.0.0.1:{port}")),
             database_url: database_url(dir.path()),
             data_dir: dir.path().display().to_string(),

@@ -5,6 +5,7 @@
 
 mod helpers;
 mod rp;
+mod webauthn;
 
 mod authorize;
 mod claims;
@@ -15,6 +16,7 @@ mod csrf;
 mod discovery;
 mod logout;
 mod ops;
+mod passkeys;
 mod serve;
 mod sessions;
 mod signin;

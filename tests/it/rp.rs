@@ -31,6 +31,14 @@ pub struct Rp {
     pub info: TestClient,
 }
 
+/// An authorization request on its way: the URL to open and what checks the answer.
+pub struct Pending {
+    pub url: String,
+    state: CsrfToken,
+    nonce: Nonce,
+    verifier: openidconnect::PkceCodeVerifier,
+}
+
 /// What one sign-in through the RP brought back.
 pub struct SignedIn {
     pub tokens: CoreTokenResponse,
@@ -59,17 +67,9 @@ impl Rp {
         Rp { client, http, info }
     }
 
-    /// Authorization code + PKCE + state + nonce for `scopes` (openid is implied) and any extra
-    /// parameters, signing in as `username` in `browser` (consenting when asked), then the code
-    /// exchange.
-    pub async fn sign_in(
-        &self,
-        app: &TestApp,
-        browser: &reqwest::Client,
-        username: &str,
-        scopes: &[&str],
-        extra: &[(&str, &str)],
-    ) -> SignedIn {
+    /// The authorization URL for `scopes` (openid is implied) and extra parameters, with PKCE,
+    /// state and nonce; `finish` completes it from the redirect back.
+    pub fn start(&self, scopes: &[&str], extra: &[(&str, &str)]) -> Pending {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = self.client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -82,23 +82,51 @@ impl Rp {
         for (k, v) in extra {
             req = req.add_extra_param(*k, *v);
         }
-        let (auth_url, csrf, nonce) = req.set_pkce_challenge(challenge).url();
-        let back = app
-            .authorize_as(browser, auth_url.as_str(), username, true)
-            .await;
+        let (url, state, nonce) = req.set_pkce_challenge(challenge).url();
+        Pending {
+            url: url.to_string(),
+            state,
+            nonce,
+            verifier,
+        }
+    }
+
+    /// Checks the redirect back (`back`) and exchanges its code.
+    pub async fn finish(&self, app: &TestApp, pending: Pending, back: &str) -> SignedIn {
         assert!(back.starts_with(&self.info.redirect_uri), "{back}");
-        let q = query(&back);
-        assert_eq!(q["state"], *csrf.secret());
+        let q = query(back);
+        assert_eq!(q["state"], *pending.state.secret());
         assert_eq!(q["iss"], app.issuer, "RFC 9207 iss on success");
         let tokens = self
             .client
             .exchange_code(AuthorizationCode::new(q["code"].clone()))
             .unwrap()
-            .set_pkce_verifier(verifier)
+            .set_pkce_verifier(pending.verifier)
             .request_async(&self.http)
             .await
             .unwrap();
-        SignedIn { tokens, nonce }
+        SignedIn {
+            tokens,
+            nonce: pending.nonce,
+        }
+    }
+
+    /// Authorization code + PKCE + state + nonce for `scopes` (openid is implied) and any extra
+    /// parameters, signing in as `username` in `browser` (consenting when asked), then the code
+    /// exchange.
+    pub async fn sign_in(
+        &self,
+        app: &TestApp,
+        browser: &reqwest::Client,
+        username: &str,
+        scopes: &[&str],
+        extra: &[(&str, &str)],
+    ) -> SignedIn {
+        let pending = self.start(scopes, extra);
+        let back = app
+            .authorize_as(browser, &pending.url, username, true)
+            .await;
+        self.finish(app, pending, &back).await
     }
 
     /// The ID token's claims, verified (signature against the JWKS, issuer, audience, nonce).
