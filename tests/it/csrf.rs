@@ -23,7 +23,9 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
         .unwrap();
     assert_eq!(signed_in.status(), 303);
     let mut swept = Vec::new();
-    for path in urls::ALL {
+    // The fixed paths, and the invitation pages under their token.
+    let invite = ["/invite/some-token", "/invite/some-token/options"];
+    for path in urls::ALL.iter().chain(&invite) {
         if urls::PROTOCOL_POSTS.contains(path) {
             continue;
         }
@@ -54,7 +56,21 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
         }
     }
     // The sweep found the browser forms that exist today.
-    for form in [urls::SIGNIN, urls::CONSENT, urls::SIGN_OUT] {
+    for form in [
+        urls::SIGNIN,
+        urls::CONSENT,
+        urls::SIGN_OUT,
+        urls::SIGNIN_PASSKEY_OPTIONS,
+        urls::SIGNIN_PASSKEY,
+        urls::ACCOUNT_PASSKEY_OPTIONS,
+        urls::ACCOUNT_PASSKEYS,
+        urls::ACCOUNT_PASSKEY_RENAME,
+        urls::ACCOUNT_PASSKEY_REMOVE,
+        urls::ACCOUNT_SESSION_END,
+        urls::ACCOUNT_SESSIONS_END_ALL,
+        invite[0],
+        invite[1],
+    ] {
         assert!(swept.contains(&form), "{form} not swept: {swept:?}");
     }
     // Still signed in: no refused POST signed the browser out.

@@ -7,6 +7,7 @@ mod helpers;
 mod rp;
 mod webauthn;
 
+mod account;
 mod authorize;
 mod claims;
 mod cli;
@@ -14,6 +15,7 @@ mod config;
 mod cross_process;
 mod csrf;
 mod discovery;
+mod invitations;
 mod logout;
 mod ops;
 mod passkeys;

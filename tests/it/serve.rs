@@ -30,7 +30,7 @@ impl Server {
         let mut child = k
             .cmd()
             .arg("--issuer")
-            .arg(format!("http://127.0.0.1:{port}"))
+            .arg(format!("http://localhost:{port}"))
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("serve")
@@ -123,8 +123,9 @@ fn healthz(port: u16) -> Option<u16> {
 }
 
 /// The setup line: a one-use admin invitation, a new one at every start while no administrator
-/// exists (the earlier ones revoked), none once one exists. The page that redeems it arrives
-/// with passkey registration.
+/// exists (the earlier ones revoked), none once one exists. The printed link works end to end:
+/// a browser (with a software authenticator) opens it, registers a passkey and is signed in as
+/// the administrator.
 #[test]
 fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
     let k = Keyway::new();
@@ -134,7 +135,7 @@ fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
         .next_line(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("no setup line; log: {}", serve_log(&k)));
     let prefix = format!(
-        "Administrator setup: http://127.0.0.1:{}/invite/",
+        "Administrator setup: http://localhost:{}/invite/",
         server.port
     );
     let token = line
@@ -164,6 +165,23 @@ fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
         "{second}"
     );
     server.wait_healthy();
+    let link = second
+        .trim_start_matches("Administrator setup: ")
+        .to_owned();
+    let base = format!("http://localhost:{}", server.port);
+    let landed = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let browser = crate::helpers::http_client();
+        let token = link.rsplit('/').next().unwrap();
+        let mut device = crate::webauthn::Device::new(&base);
+        let res = crate::webauthn::redeem(&base, &browser, &mut device, token, "root", "").await;
+        let landed = crate::webauthn::redirected(&res);
+        let account = browser.get(format!("{base}{landed}")).send().await.unwrap();
+        account.text().await.unwrap()
+    });
+    assert!(
+        landed.contains("Your account") && landed.contains("root"),
+        "{landed}"
+    );
     assert!(server.terminate().success());
     drop(server);
     let statuses: Vec<String> = k
@@ -173,14 +191,10 @@ fn serve_prints_setup_url_until_an_admin_exists_and_stops_on_sigterm() {
         .iter()
         .map(|i| i["status"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(statuses, ["pending", "revoked"], "newest first");
-
-    let out = k.run(&["user", "create", "--username", "root", "--admin"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(statuses, ["used up", "revoked"], "newest first");
+    let users = k.json(&["user", "list"]);
+    assert_eq!(users[0]["username"], "root");
+    assert_eq!(users[0]["is_admin"], true);
 
     let mut server = Server::start(&k);
     server.wait_healthy();

@@ -165,13 +165,14 @@ pub async fn redeem(
     device: &mut Device,
     token: &str,
     username: &str,
+    name: &str,
 ) -> reqwest::Response {
     let path = format!("/invite/{token}");
     let csrf = csrf_of(base, browser, &path).await;
     let form = [
         ("csrf", csrf.as_str()),
         ("username", username),
-        ("name", ""),
+        ("name", name),
     ];
     let opts = options(base, browser, &format!("{path}/options"), &form).await;
     let credential = device.create(&opts).to_string();
@@ -199,7 +200,11 @@ pub async fn passkey_sign_in(
         .text()
         .await
         .unwrap();
-    let (csrf, req) = (hidden(&page, "csrf"), hidden(&page, "req"));
+    let (csrf, req, next) = (
+        hidden(&page, "csrf"),
+        hidden(&page, "req"),
+        hidden(&page, "next"),
+    );
     let opts = options(
         base,
         browser,
@@ -212,7 +217,12 @@ pub async fn passkey_sign_in(
         base,
         browser,
         "/signin/passkey",
-        &[("csrf", &csrf), ("req", &req), ("credential", &credential)],
+        &[
+            ("csrf", &csrf),
+            ("req", &req),
+            ("next", &next),
+            ("credential", &credential),
+        ],
     )
     .await
 }

@@ -162,7 +162,7 @@ pub async fn start_registration(
         }
     };
     let uuid = Uuid::from_slice(&handle).map_err(internal)?;
-    let exclude = (!exclude.is_empty()).then(|| exclude.into_iter().map(Into::into).collect());
+    let exclude = (!exclude.is_empty()).then_some(exclude);
     let (options, state) = rp
         .start_passkey_registration(uuid, &username, &display, exclude)
         .map_err(internal)?;

@@ -1,0 +1,253 @@
+//! Invitation links: create → open → passkey → account, signed in, with the invitation's groups
+//! and admin flag; the pages for expired, revoked, used-up and unknown links; single use under
+//! concurrency; an abandoned ceremony creates nothing.
+
+use crate::helpers::{TestApp, http_client};
+use crate::webauthn::{Device, csrf_of, options, post, redeem, redirected};
+use keyway::ops::{Actor, CreateInvitation, Operator};
+
+async fn invite(app: &TestApp, f: impl FnOnce(&mut CreateInvitation)) -> (String, String) {
+    let mut req = CreateInvitation {
+        username: Some("carol".into()),
+        email: Some("carol@example.com".into()),
+        name: Some("Carol".into()),
+        groups: vec!["staff".into(), "ops".into()],
+        is_admin: true,
+        expires_in: 3600,
+        uses: 1,
+    };
+    f(&mut req);
+    let s = &app.state;
+    let ops = Operator::new(
+        s.repos.clone(),
+        s.clock.clone(),
+        s.auth.hasher.clone(),
+        Actor::Cli,
+    );
+    let (invitation, token) = ops.create_invitation(req).await.unwrap();
+    (invitation.id, token)
+}
+
+#[tokio::test]
+async fn an_invitation_creates_a_signed_in_account_with_its_groups_and_admin_flag() {
+    let app = TestApp::spawn().await;
+    let (id, token) = invite(&app, |_| {}).await;
+    let browser = http_client();
+    let page = app.page(&browser, &format!("/invite/{token}")).await;
+    assert!(
+        page.contains("Create your account") && page.contains("administrator"),
+        "{page}"
+    );
+    assert!(page.contains(r#"value="carol""#) && page.contains("carol@example.com"));
+    let mut device = Device::new(&app.issuer);
+    let res = redeem(&app.issuer, &browser, &mut device, &token, "carol", "Carol").await;
+    assert_eq!(redirected(&res), "/account?welcome=1");
+    let carol = app
+        .state
+        .repos
+        .users
+        .by_username("carol")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(carol.is_admin);
+    assert_eq!(carol.email.as_deref(), Some("carol@example.com"));
+    assert_eq!(carol.name.as_deref(), Some("Carol"));
+    let groups = app
+        .state
+        .repos
+        .groups
+        .names_for_user(&carol.id)
+        .await
+        .unwrap();
+    assert_eq!(groups, ["ops", "staff"]);
+    assert_eq!(
+        app.state
+            .repos
+            .passkeys
+            .list_for_user(&carol.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let account = app.page(&browser, "/account?welcome=1").await;
+    assert!(account.contains("Add a second passkey"), "{account}");
+    assert!(account.contains("carol"));
+    let invitation = app.state.repos.invitations.get(&id).await.unwrap().unwrap();
+    assert_eq!(invitation.used, 1);
+    // And the passkey signs Carol in again elsewhere.
+    let other = http_client();
+    let res =
+        crate::webauthn::passkey_sign_in(&app.issuer, &other, &mut device, "/signin", "button", "")
+            .await;
+    assert_eq!(redirected(&res), "/");
+}
+
+#[tokio::test]
+async fn expired_revoked_used_up_and_unknown_links_say_so() {
+    let app = TestApp::spawn().await;
+    let browser = http_client();
+    let check = async |token: &str, status: u16, words: &str| {
+        let res = browser
+            .get(app.url(&format!("/invite/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{words}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains(words), "{words}: {page}");
+    };
+    let (_, expiring) = invite(&app, |i| i.expires_in = 60).await;
+    let (revoked_id, revoked) = invite(&app, |i| i.username = None).await;
+    let (_, once) = invite(&app, |i| i.username = None).await;
+    let mut device = Device::new(&app.issuer);
+    let res = redeem(&app.issuer, &http_client(), &mut device, &once, "dave", "").await;
+    assert_eq!(redirected(&res), "/account?welcome=1");
+    app.state
+        .repos
+        .invitations
+        .revoke(&revoked_id, app.clock_now())
+        .await
+        .unwrap();
+    app.clock.advance(61);
+    check(&expiring, 410, "has expired").await;
+    check(&revoked, 410, "was withdrawn").await;
+    check(&once, 410, "has been used").await;
+    check("no-such-token", 404, "not valid").await;
+    // Nor can the form be posted to any of them.
+    let csrf = csrf_of(&app.issuer, &browser, "/signin").await;
+    let res = post(
+        &app.issuer,
+        &browser,
+        &format!("/invite/{once}/options"),
+        &[("csrf", &csrf), ("username", "erin")],
+    )
+    .await;
+    assert_eq!(res.status(), 410);
+    assert!(
+        app.state
+            .repos
+            .users
+            .by_username("erin")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn two_browsers_redeeming_a_single_use_invitation_at_once_make_one_account() {
+    let app = TestApp::spawn().await;
+    let (id, token) = invite(&app, |i| i.username = None).await;
+    // Both get through the form and their authenticators before either finishes.
+    let path = format!("/invite/{token}");
+    let mut ready = Vec::new();
+    for name in ["fay", "gus"] {
+        let browser = http_client();
+        let csrf = csrf_of(&app.issuer, &browser, &path).await;
+        let form = [("csrf", csrf.as_str()), ("username", name), ("name", "")];
+        let o = options(&app.issuer, &browser, &format!("{path}/options"), &form).await;
+        let credential = Device::new(&app.issuer).create(&o).to_string();
+        ready.push((browser, csrf, name, credential));
+    }
+    let finish = |(browser, csrf, name, credential): &(reqwest::Client, String, &str, String)| {
+        let path = path.clone();
+        let (browser, csrf, name, credential) = (
+            browser.clone(),
+            csrf.clone(),
+            name.to_string(),
+            credential.clone(),
+        );
+        let base = app.issuer.clone();
+        async move {
+            post(
+                &base,
+                &browser,
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("username", &name),
+                    ("name", ""),
+                    ("credential", &credential),
+                ],
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    let (a, b) = tokio::join!(finish(&ready[0]), finish(&ready[1]));
+    let mut statuses = [a, b];
+    statuses.sort();
+    assert_eq!(statuses, [303, 410]);
+    let users = app.state.repos.users.list().await.unwrap();
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(
+        app.state
+            .repos
+            .invitations
+            .get(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .used,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_or_failed_ceremony_creates_nothing_and_uses_nothing() {
+    let app = TestApp::spawn().await;
+    let (id, token) = invite(&app, |i| i.username = None).await;
+    let browser = http_client();
+    let path = format!("/invite/{token}");
+    let csrf = csrf_of(&app.issuer, &browser, &path).await;
+    // Options asked for, the authenticator never answers.
+    let form = [("csrf", csrf.as_str()), ("username", "hal"), ("name", "")];
+    options(&app.issuer, &browser, &format!("{path}/options"), &form).await;
+    // A garbled answer.
+    let res = post(
+        &app.issuer,
+        &browser,
+        &path,
+        &[("csrf", &csrf), ("username", "hal"), ("credential", "{}")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert!(app.state.repos.users.list().await.unwrap().is_empty());
+    assert_eq!(
+        app.state
+            .repos
+            .invitations
+            .get(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .used,
+        0
+    );
+    // A taken username is refused before any passkey is made.
+    app.user("ivy").await;
+    let res = post(
+        &app.issuer,
+        &browser,
+        &format!("{path}/options"),
+        &[("csrf", &csrf), ("username", "ivy")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("taken"), "{body}");
+    // The invitation still works.
+    let res = redeem(
+        &app.issuer,
+        &browser,
+        &mut Device::new(&app.issuer),
+        &token,
+        "hal",
+        "",
+    )
+    .await;
+    assert_eq!(redirected(&res), "/account?welcome=1");
+}
