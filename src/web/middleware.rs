@@ -86,9 +86,12 @@ fn security_headers(https: bool, res: &mut Response) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // `same-origin`, not `no-referrer`: other sites never see our URLs (which can carry
+    // codes), while our own form posts keep a real `Origin` (browsers send `Origin: null` under
+    // `no-referrer`, which the CSRF check must refuse).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if https {

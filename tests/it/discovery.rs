@@ -113,7 +113,7 @@ async fn pages_carry_security_headers_and_a_request_id() {
             .contains("frame-ancestors 'none'")
     );
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert!(
         h.get("strict-transport-security").is_none(),
         "no HSTS over http"

@@ -50,7 +50,6 @@ struct SessionRow {
 struct EventRow {
     at: String,
     what: String,
-    outcome: String,
     ip: String,
 }
 
@@ -94,26 +93,29 @@ fn notice(code: &str) -> Option<&'static str> {
     })
 }
 
-/// A readable audit event name.
-fn describe_event(event: &str, detail: Option<&str>) -> String {
-    let what = match event {
-        "signin" => "Sign-in",
-        "passkey.register" => "Passkey added",
-        "passkey.rename" => "Passkey renamed",
-        "passkey.remove" => "Passkey removed",
-        "passkey.counter_regression" => "Passkey possibly copied",
-        "session.end" => "Session signed out",
-        "session.end_all" => "Signed out everywhere",
-        "invitation.redeem" => "Account created",
-        "logout" => "Signed out",
-        other => other,
-    };
-    match (event, detail) {
-        ("signin", Some(d)) => format!("{what} ({})", d.split(':').next().unwrap_or(d)),
-        ("passkey.register" | "passkey.rename" | "passkey.remove", Some(d)) => {
-            format!("{what}: {d}")
-        }
-        _ => what.to_owned(),
+/// An audit event in words for its user.
+fn describe_event(event: &str, outcome: &str, detail: Option<&str>) -> String {
+    let detail = detail.unwrap_or("");
+    let failed = outcome != "success";
+    match event {
+        "signin" if outcome == "limited" => "Sign-in attempts blocked for a while".into(),
+        "signin" if failed => format!(
+            "Failed sign-in ({})",
+            detail.split(':').next().unwrap_or(detail)
+        ),
+        "signin" if detail.contains("passkey") => "Signed in with a passkey".into(),
+        "signin" if detail.contains("password") => "Signed in with a password".into(),
+        "signin" => "Signed in".into(),
+        "passkey.register" if failed => "A passkey could not be added".into(),
+        "passkey.register" => format!("Passkey added: {detail}"),
+        "passkey.rename" => format!("Passkey renamed: {detail}"),
+        "passkey.remove" => format!("Passkey removed: {detail}"),
+        "passkey.counter_regression" => "A passkey looked copied and was refused".into(),
+        "session.end" => "A session was signed out".into(),
+        "session.end_all" => "Signed out everywhere".into(),
+        "invitation.redeem" => "Account created".into(),
+        "logout" => "Signed out".into(),
+        other => other.to_owned(),
     }
 }
 
@@ -160,8 +162,7 @@ async fn render(
         .into_iter()
         .map(|e| EventRow {
             at: pages::when(e.at),
-            what: describe_event(&e.event, e.detail.as_deref()),
-            outcome: e.outcome,
+            what: describe_event(&e.event, &e.outcome, e.detail.as_deref()),
             ip: e.ip.unwrap_or_default(),
         })
         .collect();
