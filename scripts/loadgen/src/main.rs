@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
 use url::Url;
 
+mod passkey;
+
 #[derive(Parser)]
 #[command(
     name = "loadgen",
@@ -133,6 +135,19 @@ enum Scenario {
         password: String,
         #[arg(long, default_value = "openid")]
         scope: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Passkey sign-ins (Keyway only), each with a fresh cookie jar: worker i first registers a
+    /// software passkey for user PREFIX followed by i (signing in with the password once), then
+    /// loops authorize -> sign-in page -> passkey options -> assertion -> code
+    PasskeySignin {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        username_prefix: String,
+        #[arg(long)]
+        password: String,
         #[command(flatten)]
         common: Common,
     },
@@ -271,7 +286,19 @@ impl Conn {
         headers: &[(&str, &str)],
         form: Option<String>,
     ) -> Result<Resp, String> {
-        let mut b = Request::builder().method(method).uri(url);
+        // `localhost` straight to IPv4 loopback (where the servers listen), as the browser's
+        // Host: no resolver call and no refused attempt at ::1 first.
+        let (target, host) = match url.strip_prefix("http://localhost:") {
+            Some(rest) => (
+                format!("http://127.0.0.1:{rest}"),
+                Some(format!("localhost:{}", rest.split('/').next().unwrap_or(rest))),
+            ),
+            None => (url.to_owned(), None),
+        };
+        let mut b = Request::builder().method(method).uri(&target);
+        if let Some(h) = &host {
+            b = b.header("host", h.as_str());
+        }
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -728,6 +755,12 @@ enum Plan {
         password: String,
         scope: String,
     },
+    PasskeySignin {
+        oidc: Oidc,
+        issuer: String,
+        prefix: String,
+        password: String,
+    },
 }
 
 impl Plan {
@@ -738,6 +771,7 @@ impl Plan {
             Plan::Sso { .. } => "sso",
             Plan::Refresh { .. } => "refresh",
             Plan::Signin { .. } => "signin",
+            Plan::PasskeySignin { .. } => "passkey-signin",
         }
     }
     fn unit(&self) -> &'static str {
@@ -745,7 +779,7 @@ impl Plan {
             Plan::Get { .. } | Plan::ClientCredentials { .. } => "requests",
             Plan::Sso { .. } => "round_trips",
             Plan::Refresh { .. } => "iterations",
-            Plan::Signin { .. } => "sign_ins",
+            Plan::Signin { .. } | Plan::PasskeySignin { .. } => "sign_ins",
         }
     }
 }
@@ -754,6 +788,8 @@ impl Plan {
 struct WorkerState {
     /// refresh: the newest refresh token of this worker's grant
     refresh_token: Option<String>,
+    /// passkey-signin: this worker's registered software passkey
+    device: Option<passkey::Device>,
 }
 
 async fn refresh_setup(plan: &Plan, c: &mut Conn, worker: usize) -> Result<String, String> {
@@ -891,7 +927,29 @@ async fn run_op(
             )
             .await
             .map(|_| ()),
+        Plan::PasskeySignin { oidc, issuer, .. } => {
+            let device = match st.device.as_mut() {
+                Some(d) => d,
+                None => st.device.insert(passkey_setup(plan, c, worker).await?),
+            };
+            passkey::sign_in(oidc, c, device, issuer, &format!("n{worker}-{seq}"))
+                .await
+                .map(|_| ())
+        }
     }
+}
+
+async fn passkey_setup(plan: &Plan, c: &mut Conn, worker: usize) -> Result<passkey::Device, String> {
+    let Plan::PasskeySignin {
+        oidc,
+        issuer,
+        prefix,
+        password,
+    } = plan
+    else {
+        return Err("not a passkey plan".to_owned());
+    };
+    passkey::register(oidc, c, issuer, &format!("{prefix}{worker}"), password).await
 }
 
 #[derive(Default)]
@@ -954,6 +1012,17 @@ async fn worker(
 ) -> WorkerResult {
     let mut out = WorkerResult::default();
     let mut st = WorkerState::default();
+    if matches!(*plan, Plan::PasskeySignin { .. }) {
+        for _ in 0..3 {
+            match passkey_setup(&plan, &mut c, id).await {
+                Ok(d) => {
+                    st.device = Some(d);
+                    break;
+                }
+                Err(e) => out.setup_errors.record(e),
+            }
+        }
+    }
     if matches!(*plan, Plan::Refresh { .. }) {
         for _ in 0..3 {
             match refresh_setup(&plan, &mut c, id).await {
@@ -1153,6 +1222,21 @@ async fn run(s: Scenario) -> Result<Value, String> {
             };
             measure(plan, &ca.issuer, &common, client).await
         }
+        Scenario::PasskeySignin {
+            client: ca,
+            username_prefix,
+            password,
+            common,
+        } => {
+            let ep = discover(&client, &ca.issuer).await?;
+            let plan = Plan::PasskeySignin {
+                oidc: Oidc::new(ep, &ca),
+                issuer: ca.issuer.clone(),
+                prefix: username_prefix,
+                password,
+            };
+            measure(plan, &ca.issuer, &common, client).await
+        }
         Scenario::Cookie {
             client: ca,
             kind,
@@ -1227,7 +1311,12 @@ fn startup(url: &str, runs: usize, interval_ms: u64, command: &[String]) -> Resu
     let u = Url::parse(url).map_err(|e| format!("bad --url: {e}"))?;
     let host = u.host_str().ok_or("--url has no host")?.to_owned();
     let port = u.port_or_known_default().ok_or("--url has no port")?;
-    let addr = format!("{host}:{port}");
+    // `localhost` straight to IPv4 loopback, where the servers listen.
+    let addr = if host == "localhost" {
+        format!("127.0.0.1:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let hostport = format!("{host}:{port}");
     let path = match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
