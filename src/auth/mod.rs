@@ -123,19 +123,53 @@ impl Authenticator {
         attempt: &Attempt,
         meta: &RequestMeta,
     ) -> CredentialResult<()> {
+        self.guard_ip(method, attempt, meta).await?;
+        self.guard_account(method, attempt, meta).await
+    }
+
+    /// Counts the attempt against its IP alone: a passkey sign-in counts here before Keyway
+    /// knows which account its credential names.
+    pub(crate) async fn guard_ip(
+        &self,
+        method: AuthMethod,
+        attempt: &Attempt,
+        meta: &RequestMeta,
+    ) -> CredentialResult<()> {
+        match self.throttles.signin_ip.attempt(&attempt.ip) {
+            Ok(()) => Ok(()),
+            Err(r) => self.limited(method, r, "address", meta).await,
+        }
+    }
+
+    /// Counts the attempt against its account, from this IP and from anywhere.
+    pub(crate) async fn guard_account(
+        &self,
+        method: AuthMethod,
+        attempt: &Attempt,
+        meta: &RequestMeta,
+    ) -> CredentialResult<()> {
         let t = &self.throttles;
         let by_pair = format!("{}|{}", attempt.account, attempt.ip);
-        let refusal = match (
+        match (
             t.account_ip.attempt(&by_pair),
             t.account.attempt(&attempt.account),
-            t.signin_ip.attempt(&attempt.ip),
         ) {
-            (Err(r), _, _) => (r, "account from this address"),
-            (_, Err(r), _) => (r, "account"),
-            (_, _, Err(r)) => (r, "address"),
-            _ => return Ok(()),
-        };
-        let (r, which) = refusal;
+            (Err(r), _) => {
+                self.limited(method, r, "account from this address", meta)
+                    .await
+            }
+            (_, Err(r)) => self.limited(method, r, "account", meta).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn limited(
+        &self,
+        method: AuthMethod,
+        r: crate::throttle::Refusal,
+        which: &str,
+        meta: &RequestMeta,
+    ) -> CredentialResult<()> {
         if r.newly {
             self.audit
                 .record(AuditEvent {

@@ -269,3 +269,36 @@ async fn a_public_client_revoking_its_tokens_is_no_guess() {
         assert_eq!(res.status(), 401, "refused, but never throttled");
     }
 }
+
+#[tokio::test]
+async fn passkey_attempts_count_per_ip_before_any_credential_is_known() {
+    let app = TestApp::spawn_with(|c| {
+        c.throttle.window = 60;
+        c.throttle.ip_attempts = 3;
+    })
+    .await;
+    let browser = http_client();
+    let page = app.page(&browser, "/signin").await;
+    let csrf = hidden(&page, "csrf");
+    // Garbage and unknown credentials: each one counts against the address.
+    let post = async |credential: &str| {
+        browser
+            .post(app.url("/signin/passkey"))
+            .form(&[("csrf", csrf.as_str()), ("credential", credential)])
+            .send()
+            .await
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(post("{}").await.status(), 401);
+    }
+    let limited = post("{}").await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(limited.text().await.unwrap().contains("try again in"));
+    let audits = limited_audits(&app).await;
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    assert!(audits[0].detail.as_deref().unwrap().starts_with("passkey:"));
+    app.clock.advance(61);
+    assert_eq!(post("{}").await.status(), 401, "the limit lifts");
+}

@@ -291,7 +291,10 @@ impl Conn {
         let (target, host) = match url.strip_prefix("http://localhost:") {
             Some(rest) => (
                 format!("http://127.0.0.1:{rest}"),
-                Some(format!("localhost:{}", rest.split('/').next().unwrap_or(rest))),
+                Some(format!(
+                    "localhost:{}",
+                    rest.split('/').next().unwrap_or(rest)
+                )),
             ),
             None => (url.to_owned(), None),
         };
@@ -939,7 +942,11 @@ async fn run_op(
     }
 }
 
-async fn passkey_setup(plan: &Plan, c: &mut Conn, worker: usize) -> Result<passkey::Device, String> {
+async fn passkey_setup(
+    plan: &Plan,
+    c: &mut Conn,
+    worker: usize,
+) -> Result<passkey::Device, String> {
     let Plan::PasskeySignin {
         oidc,
         issuer,

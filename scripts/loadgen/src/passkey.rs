@@ -11,7 +11,9 @@ use crate::{Conn, Jar, Kind, Oidc, form, resolve};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
-use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+use webauthn_authenticator_rs::prelude::{
+    CreationChallengeResponse, RequestChallengeResponse, Url,
+};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 pub struct Device {
@@ -30,7 +32,11 @@ fn hidden(page: &str, name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\" value=\"");
     let start = page.find(&needle)? + needle.len();
     let end = page[start..].find('"')? + start;
-    Some(page[start..end].replace("&#x2f;", "/").replace("&amp;", "&"))
+    Some(
+        page[start..end]
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// GET `url` with the jar; the page body.
@@ -66,11 +72,24 @@ pub async fn register(
     password: &str,
 ) -> Result<Device, String> {
     let (_code, mut jar) = oidc
-        .signin_code(c, Kind::Keyway, username, password, "openid", "passkey-setup")
+        .signin_code(
+            c,
+            Kind::Keyway,
+            username,
+            password,
+            "openid",
+            "passkey-setup",
+        )
         .await?;
     let account = page(c, &mut jar, &format!("{issuer}/account"), "account page").await?;
     let csrf = hidden(&account, "csrf").ok_or("account page: no csrf")?;
-    let r = post(c, &mut jar, &format!("{issuer}/account/passkeys/options"), &[("csrf", &csrf)]).await?;
+    let r = post(
+        c,
+        &mut jar,
+        &format!("{issuer}/account/passkeys/options"),
+        &[("csrf", &csrf)],
+    )
+    .await?;
     if r.status != 200 {
         return Err(r.fail("registration options"));
     }

@@ -368,16 +368,24 @@ async fn known_passkeys(
     Ok((!passkeys.is_empty()).then_some((user, passkeys)))
 }
 
-/// Verifies the browser's answer to a sign-in this session started; on success the passkey's
-/// counter and backup state are stored. Every refusal is audited with its reason; a counter
+/// Verifies the browser's answer (a PublicKeyCredential as JSON) to a sign-in this session
+/// started; on success the passkey's counter and backup state are stored. Every refusal is audited with its reason; a counter
 /// that went backwards (a possibly cloned authenticator) also as its own event.
 pub async fn finish_signin(
     auth: &Authenticator,
     session: &Session,
-    credential: &PublicKeyCredential,
+    credential: &str,
     meta: &RequestMeta,
 ) -> CredentialResult<Authenticated> {
     let rp = relying_party(auth)?;
+    // Every attempt counts against its IP before anything is checked; against its account once
+    // the credential names one.
+    auth.guard_ip(AuthMethod::Hwk, &Attempt::new("", meta), meta)
+        .await?;
+    let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(credential) else {
+        return refuse(auth, None, "malformed answer", meta).await;
+    };
+    let credential = &credential;
     let waiting: Option<Signin> = take(
         auth,
         session,
@@ -425,7 +433,7 @@ pub async fn finish_signin(
     let Some(user) = user else {
         return refuse(auth, None, "unknown user", meta).await;
     };
-    auth.guard(AuthMethod::Hwk, &Attempt::new(&user.username, meta), meta)
+    auth.guard_account(AuthMethod::Hwk, &Attempt::new(&user.username, meta), meta)
         .await?;
     let mut passkey: Passkey = serde_json::from_str(&stored.passkey_json).map_err(internal)?;
     let result = match state {

@@ -80,10 +80,7 @@ pub async fn submit(
         error: Some(PASSKEY_FAILED),
         retry_after,
     };
-    let Ok(credential) = serde_json::from_str(&form.credential) else {
-        return refused(&state, &session, shown(None)).await;
-    };
-    let who = match passkey::finish_signin(&state.auth, &session, &credential, &meta).await {
+    let who = match passkey::finish_signin(&state.auth, &session, &form.credential, &meta).await {
         Ok(who) => who,
         Err(CredentialError::Refused) => return refused(&state, &session, shown(None)).await,
         Err(CredentialError::Limited { retry_after }) => {
