@@ -153,6 +153,13 @@ pub async fn finish(
                 "This passkey is registered to another account already.".into(),
             )));
         }
+        Err(StoreError::Conflict(what)) if what.starts_with("email") => {
+            return Ok(Err(Problem::Invalid(
+                "An account with this email address exists already. Sign in to it, or ask for \
+                 another invitation."
+                    .into(),
+            )));
+        }
         Err(StoreError::Conflict(_)) => return Ok(Err(Problem::Invalid(taken(username)))),
         Err(e) => return Err(e.into()),
     };

@@ -80,11 +80,7 @@ async fn page(
     error: Option<&str>,
 ) -> AppResult<Response> {
     let csrf = session::csrf_token(session, &state.auth).await?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = pages::status_for(error);
     Ok(pages::render(
         status,
         &InvitePage {

@@ -30,6 +30,15 @@ pub fn render(status: StatusCode, t: &impl Template) -> Response {
     }
 }
 
+/// 400 for a form shown again with an error, else 200.
+pub fn status_for(error: Option<&str>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
 pub fn error_page(status: StatusCode, title: &str, message: &str, request_id: &str) -> Response {
     render(
         status,

@@ -251,3 +251,43 @@ async fn an_abandoned_or_failed_ceremony_creates_nothing_and_uses_nothing() {
     .await;
     assert_eq!(redirected(&res), "/account?welcome=1");
 }
+
+#[tokio::test]
+async fn an_invitation_for_an_email_already_in_use_says_so_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    app.user("carol").await; // carol@example.com
+    let (id, token) = invite(&app, |i| i.username = None).await;
+    let browser = http_client();
+    let res = redeem(
+        &app.issuer,
+        &browser,
+        &mut Device::new(&app.issuer),
+        &token,
+        "carol2",
+        "",
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("email address exists already"), "{page}");
+    assert!(
+        app.state
+            .repos
+            .users
+            .by_username("carol2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        app.state
+            .repos
+            .invitations
+            .get(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .used,
+        0
+    );
+}

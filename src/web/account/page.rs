@@ -12,7 +12,6 @@ use crate::web::extract::{CsrfForm, CurrentUser};
 use crate::web::{pages, see_other, urls};
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -166,11 +165,7 @@ async fn render(
             ip: e.ip.unwrap_or_default(),
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = pages::status_for(error);
     Ok(pages::render(
         status,
         &AccountPage {

@@ -112,6 +112,7 @@ async fn context(state: &AppState, session: &Session, req: &str) -> AppResult<Co
 }
 
 /// What to show besides the context: the fields to keep and the error, if any.
+#[derive(Clone, Copy)]
 struct Shown<'a> {
     req: &'a str,
     next: &'a str,
@@ -208,6 +209,33 @@ async fn signed_in(session: &Session, req: &str, next: &str) -> AppResult<Respon
     }))
 }
 
+/// Where a sign-in attempt ends, whatever the method: signed in and on to the waiting request
+/// (or the account page, or home), or the sign-in page again with `shown.error` (429 with
+/// Retry-After when limited).
+async fn conclude(
+    state: &AppState,
+    session: &Session,
+    meta: &RequestMeta,
+    result: crate::auth::CredentialResult<crate::auth::Authenticated>,
+    shown: Shown<'_>,
+) -> AppResult<Response> {
+    match result {
+        Ok(who) => {
+            session::start(session, &state.auth, &who, meta).await?;
+            signed_in(session, shown.req, shown.next).await
+        }
+        Err(CredentialError::Refused) => refused(state, session, shown).await,
+        Err(CredentialError::Limited { retry_after }) => {
+            let shown = Shown {
+                retry_after: Some(retry_after),
+                ..shown
+            };
+            refused(state, session, shown).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn submit(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -217,21 +245,12 @@ async fn submit(
         .auth
         .password(&form.username, &form.password, &meta)
         .await;
-    let shown = |retry_after| Shown {
+    let shown = Shown {
         req: &form.req,
         next: &form.next,
         username: &form.username,
         error: Some(BAD_CREDENTIALS),
-        retry_after,
+        retry_after: None,
     };
-    let who = match result {
-        Ok(who) => who,
-        Err(CredentialError::Refused) => return refused(&state, &session, shown(None)).await,
-        Err(CredentialError::Limited { retry_after }) => {
-            return refused(&state, &session, shown(Some(retry_after))).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    session::start(&session, &state.auth, &who, &meta).await?;
-    signed_in(&session, &form.req, &form.next).await
+    conclude(&state, &session, &meta, result, shown).await
 }

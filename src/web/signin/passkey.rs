@@ -1,9 +1,8 @@
 //! Passkey sign-in: the page's script asks for options (JSON), lets the browser sign the
 //! challenge, and posts the answer as an ordinary form, so the browser follows the redirect.
 
-use super::{PASSKEY_FAILED, Shown, refused, signed_in};
+use super::{PASSKEY_FAILED, Shown, conclude};
 use crate::auth::passkey::{self, SigninMode};
-use crate::auth::{CredentialError, session};
 use crate::domain::RequestMeta;
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
@@ -73,21 +72,13 @@ pub async fn submit(
     meta: RequestMeta,
     CsrfForm { form, session }: CsrfForm<PasskeyForm>,
 ) -> AppResult<Response> {
-    let shown = |retry_after| Shown {
+    let result = passkey::finish_signin(&state.auth, &session, &form.credential, &meta).await;
+    let shown = Shown {
         req: &form.req,
         next: &form.next,
         username: &form.username,
         error: Some(PASSKEY_FAILED),
-        retry_after,
+        retry_after: None,
     };
-    let who = match passkey::finish_signin(&state.auth, &session, &form.credential, &meta).await {
-        Ok(who) => who,
-        Err(CredentialError::Refused) => return refused(&state, &session, shown(None)).await,
-        Err(CredentialError::Limited { retry_after }) => {
-            return refused(&state, &session, shown(Some(retry_after))).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    session::start(&session, &state.auth, &who, &meta).await?;
-    signed_in(&session, &form.req, &form.next).await
+    conclude(&state, &session, &meta, result, shown).await
 }
