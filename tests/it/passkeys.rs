@@ -619,3 +619,31 @@ async fn a_client_that_requires_a_passkey_steps_a_password_user_up() {
         "1"
     );
 }
+
+#[tokio::test]
+async fn an_issuer_on_an_ip_address_hides_passkeys_and_keeps_passwords() {
+    let app = TestApp::spawn_with(|c| c.issuer = c.issuer.replace("localhost", "127.0.0.1")).await;
+    app.user("alice").await;
+    let browser = http_client();
+    let page = app.page(&browser, "/signin").await;
+    assert!(
+        !page.contains("passkey-button") && !page.contains("webauthn"),
+        "{page}"
+    );
+    assert!(page.contains(r#"name="password""#));
+    let csrf = csrf_of(&app.issuer, &browser, "/signin").await;
+    let res = post(
+        &app.issuer,
+        &browser,
+        "/signin/passkey/options",
+        &[("csrf", &csrf), ("mode", "button")],
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+    app.sign_in_at(&browser, "/signin", "alice").await;
+    let account = app.page(&browser, "/account").await;
+    assert!(
+        account.contains("Your account") && !account.contains("Add a passkey"),
+        "{account}"
+    );
+}
