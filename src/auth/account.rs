@@ -36,6 +36,15 @@ pub async fn add_passkey(
         RegistrationFor::Account { user_id: owner } if owner == user_id => {}
         _ => return Err(CredentialError::Refused),
     }
+    let mut new = new;
+    let names: Vec<String> = auth
+        .passkeys
+        .list_for_user(user_id)
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    new.passkey.name = distinct_name(&new.passkey.name, &names);
     match auth.passkeys.add(&new.passkey).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
@@ -54,6 +63,17 @@ pub async fn add_passkey(
     )
     .await;
     Ok(Change::Done)
+}
+
+/// `name`, or `name 2`, `name 3`... when the user has a passkey called that already.
+fn distinct_name(name: &str, taken: &[String]) -> String {
+    let mut candidate = name.to_owned();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{name} {n}");
+        n += 1;
+    }
+    candidate
 }
 
 pub async fn rename_passkey(
@@ -188,10 +208,27 @@ pub async fn sign_out_everywhere(
     Ok(())
 }
 
+/// What the account page lists as security events (tokens issued to applications are not).
+pub const SECURITY_EVENTS: &[&str] = &[
+    "signin",
+    "logout",
+    "passkey.register",
+    "passkey.rename",
+    "passkey.remove",
+    "passkey.counter_regression",
+    "session.end",
+    "session.end_all",
+    "invitation.redeem",
+];
+
 /// The user's recent security events, newest first.
 pub async fn recent_events(
     auth: &Authenticator,
     user_id: &str,
 ) -> CredentialResult<Vec<AuditEvent>> {
-    Ok(auth.audit.0.recent_for_user(user_id, 20).await?)
+    Ok(auth
+        .audit
+        .0
+        .recent_for_user(user_id, SECURITY_EVENTS, 20)
+        .await?)
 }

@@ -377,8 +377,13 @@ pub trait AuditRepo: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first.
     async fn recent(&self, limit: u32) -> StoreResult<Vec<AuditEvent>>;
-    /// The user's newest events, newest first.
-    async fn recent_for_user(&self, user_id: &str, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+    /// The user's newest events of the kinds named in `events`, newest first.
+    async fn recent_for_user(
+        &self,
+        user_id: &str,
+        events: &[&str],
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// Records audit events; a failure to record is logged, never shown to the user, and never

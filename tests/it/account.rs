@@ -209,6 +209,9 @@ async fn sessions_are_listed_and_signed_out_one_by_one_or_everywhere() {
         "two sessions and the page's own: {page}"
     );
     assert_eq!(page.matches("this browser").count(), 1, "{page}");
+    // Security events: the sign-ins, not the tokens issued to the application.
+    assert!(page.contains("Signed in with a password"), "{page}");
+    assert!(!page.contains("<div>token</div>"), "{page}");
     assert!(page.contains("127.0.0.1"), "{page}");
     // Sign the phone out from the laptop: the phone's session ends, the laptop's does not.
     let csrf = hidden(&page, "csrf");

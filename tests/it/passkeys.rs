@@ -87,6 +87,11 @@ async fn registration_asks_for_a_discoverable_verified_credential_with_a_random_
     );
     let page = app.page(&browser, "/account").await;
     assert_eq!(page.matches("this device only").count(), 2, "{page}");
+    // Two passkeys with the same default name are told apart.
+    assert!(
+        page.contains("<strong>Passkey</strong>") && page.contains("<strong>Passkey 2</strong>"),
+        "{page}"
+    );
 }
 
 #[tokio::test]

@@ -24,14 +24,24 @@ impl AuditRepo for SqliteStore {
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
-    async fn recent_for_user(&self, user_id: &str, limit: u32) -> StoreResult<Vec<AuditEvent>> {
-        let rows: Vec<AuditRow> =
-            sqlx::query_as("SELECT * FROM audit_events WHERE user_id = ? ORDER BY id DESC LIMIT ?")
-                .bind(user_id)
-                .bind(i64::from(limit))
-                .fetch_all(&self.reader)
-                .await
-                .or_backend()?;
+    async fn recent_for_user(
+        &self,
+        user_id: &str,
+        events: &[&str],
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        // The event names travel as one JSON array, so the statement text never changes.
+        let events = serde_json::to_string(events).or_backend()?;
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT * FROM audit_events WHERE user_id = ? \
+             AND event IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(user_id)
+        .bind(events)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .or_backend()?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 }
