@@ -4,6 +4,7 @@ use crate::auth::Authenticator;
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::mail::Mail;
 use crate::oidc::Provider;
 use crate::oidc::keys::{self, Keys};
 use crate::state::{AppState, Shared};
@@ -77,6 +78,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let maintenance = tokio::spawn(maintenance_loop(state.clone()));
+        let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+        let mail = tokio::spawn(state.mail.clone().run(mail_stopped));
         let router = crate::web::router(state.clone());
         tracing::info!(issuer = %state.config.issuer, port = self.port, "keyway listening");
         axum::serve(
@@ -86,6 +89,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await?;
         maintenance.abort();
+        // The sender finishes the message it is on; what is left waits in the outbox.
+        let _ = stop_mail.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), mail).await;
         state.repos.maintenance.close().await;
         tracing::info!("keyway stopped");
         Ok(())
@@ -124,6 +130,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
     let code_key = sealing.derive("keyway authorization codes v1")?;
+    let mail_key = sealing.derive("keyway outbox v1")?;
     let csrf_key = sealing.derive_mac("keyway csrf tokens v1")?;
     let keys = Keys::init(
         repos.keys.clone(),
@@ -137,6 +144,20 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .to_string()
         .into();
     let audit = Auditor(repos.audit.clone());
+    let mail = Arc::new(Mail::new(
+        repos.outbox.clone(),
+        mail_key,
+        crate::mail::transport::from_config(&config.email)?,
+        clock.clone(),
+        audit.clone(),
+    ));
+    if mail.transport_name() == "log"
+        && !crate::config::is_loopback_host(config.issuer_url.host_str().unwrap_or_default())
+    {
+        tracing::warn!(
+            "email.transport is \"log\": messages (sign-in links included) go to this log, not to anyone's inbox; set email.transport to smtp"
+        );
+    }
     let throttles = Throttles::new(&config.throttle, &clock);
     let oidc = Provider {
         issuer: config.issuer.clone(),
@@ -181,6 +202,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         oidc: Arc::new(oidc),
         auth: Arc::new(auth),
+        mail,
         throttles,
         discovery,
     }))

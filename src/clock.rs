@@ -10,6 +10,21 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> UnixTime;
 }
 
+/// A time for people, to the minute: `2026-12-01 19:05 UTC`.
+pub fn for_people(t: UnixTime) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute()
+        ),
+        Err(_) => t.to_string(),
+    }
+}
+
 /// The wall clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod mail;
 pub mod oidc;
 pub mod ops;
 pub mod state;

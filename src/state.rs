@@ -22,6 +22,8 @@ pub struct Shared {
     pub oidc: Arc<Provider>,
     /// The credential checks' inputs.
     pub auth: Arc<Authenticator>,
+    /// The outbox and its transport.
+    pub mail: Arc<crate::mail::Mail>,
     /// The discovery document, rendered once.
     pub discovery: bytes::Bytes,
     /// Shared with auth and oidc; pruned by the maintenance loop.

@@ -3,6 +3,7 @@
 mod client;
 mod grant;
 mod invitation;
+mod mail;
 mod passkey;
 mod user;
 
@@ -11,6 +12,7 @@ pub use grant::{
     AccessToken, AuditEvent, AuthCode, Grant, RequestedClaims, StoredToken, TokenKind,
 };
 pub use invitation::{Invitation, InvitationStatus};
+pub use mail::OutboxMessage;
 pub use passkey::{MAX_PASSKEY_NAME, PasskeyUse, StoredPasskey, clean_passkey_name};
 pub use user::{Address, NewUser, Profile, User};
 

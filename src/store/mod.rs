@@ -8,8 +8,8 @@ pub mod sqlite;
 
 use crate::clock::{Clock, UnixTime};
 use crate::domain::{
-    AuditEvent, Client, Grant, Invitation, NewClient, NewUser, PasskeyUse, StoredPasskey,
-    StoredToken, User,
+    AuditEvent, Client, Grant, Invitation, NewClient, NewUser, OutboxMessage, PasskeyUse,
+    StoredPasskey, StoredToken, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -372,6 +372,28 @@ pub struct Redemption {
     pub passkey: StoredPasskey,
 }
 
+/// The mail outbox.
+#[async_trait]
+pub trait OutboxRepo: Send + Sync {
+    async fn enqueue(&self, message: &OutboxMessage) -> StoreResult<()>;
+    /// Messages due at `now` (not sent, not given up), oldest first.
+    async fn due(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<OutboxMessage>>;
+    /// Marks it sent and drops its body.
+    async fn sent(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Records a failed attempt; `give_up` marks it failed for good (and drops its body),
+    /// otherwise it is tried again at `next_attempt_at`.
+    async fn failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: UnixTime,
+        give_up: bool,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Messages waiting to be sent.
+    async fn depth(&self) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait AuditRepo: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> StoreResult<()>;
@@ -422,6 +444,7 @@ pub struct Repos {
     pub audit: Arc<dyn AuditRepo>,
     pub invitations: Arc<dyn InvitationRepo>,
     pub passkeys: Arc<dyn PasskeyRepo>,
+    pub outbox: Arc<dyn OutboxRepo>,
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
 
@@ -498,6 +521,7 @@ async fn backend(
             audit: store.clone(),
             invitations: store.clone(),
             passkeys: store.clone(),
+            outbox: store.clone(),
             maintenance: store,
         };
         Ok((repos, feed))

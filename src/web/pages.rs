@@ -52,15 +52,5 @@ pub fn error_page(status: StatusCode, title: &str, message: &str, request_id: &s
 
 /// A time for people: `2026-12-01 19:05 UTC`.
 pub fn when(t: crate::clock::UnixTime) -> String {
-    let Ok(dt) = time::OffsetDateTime::from_unix_timestamp(t) else {
-        return t.to_string();
-    };
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute()
-    )
+    crate::clock::for_people(t)
 }

@@ -3,8 +3,8 @@
 
 use super::OrBackend;
 use crate::domain::{
-    AuditEvent, Client, Grant, GrantType, Invitation, SigningAlg, StoredPasskey, StoredToken,
-    TokenKind, User,
+    AuditEvent, Client, Grant, GrantType, Invitation, OutboxMessage, SigningAlg, StoredPasskey,
+    StoredToken, TokenKind, User,
 };
 use crate::store::{StoreResult, StoredKey};
 use anyhow::Context as _;
@@ -361,6 +361,39 @@ impl TryFrom<PasskeyRow> for StoredPasskey {
             backup_state: r.backup_state,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxRow {
+    id: String,
+    recipient: String,
+    subject: String,
+    body: Option<Vec<u8>>,
+    kind: String,
+    user_id: Option<String>,
+    created_at: i64,
+    attempts: i64,
+    next_attempt_at: i64,
+}
+
+impl TryFrom<OutboxRow> for OutboxMessage {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: OutboxRow) -> StoreResult<Self> {
+        Ok(OutboxMessage {
+            attempts: u32::try_from(r.attempts)
+                .with_context(|| format!("attempts out of range: {}", r.attempts))
+                .or_backend()?,
+            id: r.id,
+            recipient: r.recipient,
+            subject: r.subject,
+            sealed_body: r.body.unwrap_or_default(),
+            kind: r.kind,
+            user_id: r.user_id,
+            created_at: r.created_at,
+            next_attempt_at: r.next_attempt_at,
         })
     }
 }

@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use url::Url;
 
+mod email;
+
+pub use email::{AuthSettings, Email, EmailSettings, MailTransport, SmtpSettings, SmtpTls};
+
 /// Token, code and session lifetimes, in seconds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +161,8 @@ pub struct RawConfig {
     /// Reverse proxies (IP addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client; empty: the socket's peer is the client.
     pub trusted_proxies: Vec<String>,
+    pub email: EmailSettings,
+    pub auth: AuthSettings,
 }
 
 impl Default for RawConfig {
@@ -177,6 +183,8 @@ impl Default for RawConfig {
             throttle: ThrottleSettings::default(),
             keys: KeySettings::default(),
             trusted_proxies: Vec::new(),
+            email: EmailSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -201,6 +209,8 @@ pub struct Config {
     pub throttle: ThrottleSettings,
     pub keys: KeySettings,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub email: Email,
+    pub auth: AuthSettings,
     /// `--init`: start afresh on an empty database even though data_dir holds a key file from
     /// an earlier start. Only from the command line.
     pub init: bool,
@@ -235,7 +245,7 @@ pub struct Overrides {
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
-fn err(setting: &str, problem: impl std::fmt::Display) -> ConfigError {
+pub(crate) fn err(setting: &str, problem: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{setting}: {problem}"))
 }
 
@@ -398,6 +408,8 @@ impl Config {
                 "must be 32 bytes as 64 hex digits or base64",
             ));
         }
+        let email = raw.email.validate(host, &raw.data_dir)?;
+        raw.auth.validate()?;
         Ok(Config {
             issuer,
             issuer_url,
@@ -415,6 +427,8 @@ impl Config {
             throttle: raw.throttle,
             keys: raw.keys,
             trusted_proxies,
+            email,
+            auth: raw.auth,
             init: false,
         })
     }
@@ -614,11 +628,26 @@ mod example_file {
         assert_eq!(from_file.throttle, defaults.throttle);
         assert_eq!(from_file.keys, defaults.keys);
         assert_eq!(from_file.trusted_proxies, defaults.trusted_proxies);
+        assert_eq!(from_file.auth, defaults.auth);
+        assert_eq!(
+            format!("{:?}", from_file.email),
+            format!("{:?}", defaults.email)
+        );
+        assert_eq!(from_file.email.timeout, defaults.email.timeout);
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml"),
         )
         .unwrap();
-        for key in ["listen", "secret_key", "insecure_http"] {
+        for key in [
+            "listen",
+            "secret_key",
+            "insecure_http",
+            "from",
+            "file_dir",
+            "smtp_url",
+            "smtp_password_file",
+            "smtp_ca_file",
+        ] {
             assert!(text.contains(key), "{key} is documented");
         }
     }
