@@ -158,7 +158,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
             "email.transport is \"log\": messages (sign-in links included) go to this log, not to anyone's inbox; set email.transport to smtp"
         );
     }
-    let throttles = Throttles::new(&config.throttle, &clock);
+    let throttles = Throttles::new(&config.throttle, &config.auth, &clock);
     let oidc = Provider {
         issuer: config.issuer.clone(),
         lifetimes: config.lifetimes.clone(),
@@ -195,6 +195,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         csrf_key,
         throttles: throttles.clone(),
         webauthn,
+        magic_links: repos.magic_links.clone(),
+        mail: mail.clone(),
+        issuer: config.issuer.clone(),
+        magic_link_ttl: config.auth.magic_link_ttl as i64,
     };
     Ok(AppState::new(Shared {
         config: Arc::new(config),

@@ -224,10 +224,18 @@ pub struct Throttles {
     pub client: Arc<Throttle>,
     /// Failed client authentications per client IP.
     pub client_ip: Arc<Throttle>,
+    /// Sign-in links sent per address (per 15 minutes).
+    pub magic_address: Arc<Throttle>,
+    /// Sign-in links asked for per client IP (per hour).
+    pub magic_ip: Arc<Throttle>,
 }
 
 impl Throttles {
-    pub fn new(settings: &crate::config::ThrottleSettings, clock: &Arc<dyn Clock>) -> Self {
+    pub fn new(
+        settings: &crate::config::ThrottleSettings,
+        auth: &crate::config::AuthSettings,
+        clock: &Arc<dyn Clock>,
+    ) -> Self {
         let t = |failures| Arc::new(Throttle::new(failures, settings.window, clock.clone()));
         Self {
             account_ip: t(settings.account_attempts),
@@ -235,11 +243,20 @@ impl Throttles {
             signin_ip: t(settings.ip_attempts),
             client: t(settings.client_failures),
             client_ip: t(settings.client_ip_failures),
+            magic_address: Arc::new(Throttle::new(
+                auth.magic_links_per_address,
+                15 * 60,
+                clock.clone(),
+            )),
+            magic_ip: Arc::new(Throttle::new(auth.magic_links_per_ip, 3600, clock.clone())),
         }
     }
 
     pub fn prune(&self) {
         for t in [
+            &self.account_ip,
+            &self.magic_address,
+            &self.magic_ip,
             &self.account,
             &self.signin_ip,
             &self.client,

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod invitation;
+pub mod magic;
 pub mod passkey;
 pub mod password;
 pub mod session;
@@ -11,8 +12,8 @@ pub mod session;
 use crate::clock::{Clock, UnixTime};
 use crate::domain::{AuditEvent, AuthMethod, RequestMeta, User};
 use crate::store::{
-    Auditor, InvitationRepo, PasskeyRepo, PasswordRepo, SessionRepo, StoreError, TokenRepo,
-    UserRepo,
+    Auditor, InvitationRepo, MagicLinkRepo, PasskeyRepo, PasswordRepo, SessionRepo, StoreError,
+    TokenRepo, UserRepo,
 };
 use std::sync::Arc;
 
@@ -87,6 +88,13 @@ pub struct Authenticator {
     pub throttles: crate::throttle::Throttles,
     /// The passkey relying party; None when the issuer cannot have one (an IP address).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    pub magic_links: Arc<dyn MagicLinkRepo>,
+    /// Where sign-in links and notices go out.
+    pub mail: Arc<crate::mail::Mail>,
+    /// For links in messages.
+    pub issuer: String,
+    /// Seconds an emailed sign-in link works.
+    pub magic_link_ttl: i64,
 }
 
 /// The throttle keys of one sign-in attempt: the account it names and the client IP.

@@ -173,6 +173,7 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
             id_token_alg,
             always_refresh,
             require_passkey,
+            no_magic_link,
         } => {
             let spec = ClientSpec {
                 name,
@@ -190,6 +191,7 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
                 id_token_alg: id_token_alg.into(),
                 refresh_always: always_refresh,
                 require_passkey,
+                allow_magic_link: !no_magic_link,
             };
             let (client, secret) =
                 with_operator(config, async |ops| Ok(ops.create_client(spec).await?)).await?;

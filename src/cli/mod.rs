@@ -273,6 +273,9 @@ enum ClientCommand {
         /// Accept only a passkey sign-in (acr "phr"): users signed in otherwise are asked for one
         #[arg(long)]
         require_passkey: bool,
+        /// Refuse sign-ins by emailed link (for example for an admin application)
+        #[arg(long)]
+        no_magic_link: bool,
     },
     /// List clients
     List,

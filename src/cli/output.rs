@@ -73,6 +73,7 @@ pub(super) fn client_json(c: &Client) -> Value {
         "refresh_token_cap": c.refresh_token_cap,
         "refresh_always": c.refresh_always,
         "require_passkey": c.require_passkey,
+        "allow_magic_link": c.allow_magic_link,
         "created_at": c.created_at,
     })
 }

@@ -81,6 +81,8 @@ pub struct Client {
     pub refresh_always: bool,
     /// Accept only a passkey sign-in (acr `phr`) for this client's users.
     pub require_passkey: bool,
+    /// Accept sign-ins by emailed link (or its code).
+    pub allow_magic_link: bool,
     pub created_at: UnixTime,
 }
 
@@ -124,4 +126,5 @@ pub struct NewClient {
     pub refresh_token_cap: u32,
     pub refresh_always: bool,
     pub require_passkey: bool,
+    pub allow_magic_link: bool,
 }

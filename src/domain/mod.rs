@@ -3,6 +3,7 @@
 mod client;
 mod grant;
 mod invitation;
+mod magic_link;
 mod mail;
 mod passkey;
 mod user;
@@ -12,6 +13,7 @@ pub use grant::{
     AccessToken, AuditEvent, AuthCode, Grant, RequestedClaims, StoredToken, TokenKind,
 };
 pub use invitation::{Invitation, InvitationStatus};
+pub use magic_link::MagicLink;
 pub use mail::OutboxMessage;
 pub use passkey::{MAX_PASSKEY_NAME, PasskeyUse, StoredPasskey, clean_passkey_name};
 pub use user::{Address, NewUser, Profile, User};
@@ -59,6 +61,12 @@ pub fn acr_for(amr: &str) -> &'static str {
     if phr { ACR_PHR } else { ACR_BASIC }
 }
 
+/// Whether a sign-in with these `amr` values came by emailed link (or its code).
+pub fn by_email(amr: &str) -> bool {
+    amr.split_ascii_whitespace()
+        .any(|m| matches!(m, "email" | "otp"))
+}
+
 /// How a user proved who they are, as OIDC `amr` values (RFC 8176).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,6 +79,10 @@ pub enum AuthMethod {
     Swk,
     /// The authenticator verified the user, by PIN or biometrics (`user`).
     User,
+    /// An emailed sign-in link (`email`: RFC 8176 has no value for it; documented).
+    Email,
+    /// The one-time code shown when that link was opened elsewhere (`otp`).
+    Otp,
 }
 
 impl AuthMethod {
@@ -80,6 +92,8 @@ impl AuthMethod {
             AuthMethod::Hwk => "hwk",
             AuthMethod::Swk => "swk",
             AuthMethod::User => "user",
+            AuthMethod::Email => "email",
+            AuthMethod::Otp => "otp",
         }
     }
 
@@ -89,6 +103,8 @@ impl AuthMethod {
             AuthMethod::Pwd => "password",
             AuthMethod::Hwk | AuthMethod::Swk => "passkey",
             AuthMethod::User => "user verification",
+            AuthMethod::Email => "email link",
+            AuthMethod::Otp => "one-time code",
         }
     }
 

@@ -419,7 +419,11 @@ pub async fn next_step(
             Step::SignIn
         });
     };
-    if req.require_phr && crate::domain::acr_for(login.amr) != crate::domain::ACR_PHR {
+    // A client that refuses emailed links does not take a session that began with one.
+    let refused_method = !client.allow_magic_link && crate::domain::by_email(login.amr);
+    if refused_method
+        || (req.require_phr && crate::domain::acr_for(login.amr) != crate::domain::ACR_PHR)
+    {
         return Ok(if req.prompt_none {
             Step::Refuse("login_required", "a passkey sign-in is required")
         } else {

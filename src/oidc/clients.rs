@@ -25,6 +25,8 @@ pub struct ClientSpec {
     pub refresh_always: bool,
     /// Accept only a passkey sign-in (acr `phr`).
     pub require_passkey: bool,
+    /// Accept sign-ins by emailed link.
+    pub allow_magic_link: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +170,7 @@ fn normalize(spec: ClientSpec) -> Result<ClientSpec, RegisterError> {
         id_token_alg: spec.id_token_alg,
         refresh_always: spec.refresh_always,
         require_passkey: spec.require_passkey,
+        allow_magic_link: spec.allow_magic_link,
     })
 }
 
@@ -198,6 +201,7 @@ pub async fn register(
         refresh_token_cap: DEFAULT_REFRESH_TOKEN_CAP,
         refresh_always: spec.refresh_always,
         require_passkey: spec.require_passkey,
+        allow_magic_link: spec.allow_magic_link,
     };
     let client = repo.create(&new, now).await?;
     Ok((client, secret))
@@ -264,6 +268,7 @@ mod tests {
             id_token_alg: SigningAlg::RS256,
             refresh_always: false,
             require_passkey: false,
+            allow_magic_link: true,
         }
     }
 

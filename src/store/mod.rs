@@ -8,8 +8,8 @@ pub mod sqlite;
 
 use crate::clock::{Clock, UnixTime};
 use crate::domain::{
-    AuditEvent, Client, Grant, Invitation, NewClient, NewUser, OutboxMessage, PasskeyUse,
-    StoredPasskey, StoredToken, User,
+    AuditEvent, Client, Grant, Invitation, MagicLink, NewClient, NewUser, OutboxMessage,
+    PasskeyUse, StoredPasskey, StoredToken, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -82,6 +82,8 @@ pub trait UserRepo: Send + Sync {
     async fn by_id(&self, id: &str) -> StoreResult<Option<User>>;
     /// Case-insensitive.
     async fn by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Case-insensitive.
+    async fn by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn list(&self) -> StoreResult<Vec<User>>;
     async fn set_disabled(&self, id: &str, disabled: bool, now: UnixTime) -> StoreResult<()>;
     /// Writes the user's email, email_verified, name and profile (the rest is left alone) and
@@ -372,6 +374,22 @@ pub struct Redemption {
     pub passkey: StoredPasskey,
 }
 
+/// Emailed sign-in links.
+#[async_trait]
+pub trait MagicLinkRepo: Send + Sync {
+    async fn create(&self, link: &MagicLink) -> StoreResult<()>;
+    async fn by_token_hash(&self, token_hash: &str) -> StoreResult<Option<MagicLink>>;
+    /// Gives the link a (new) one-time code.
+    async fn set_code(&self, id: &str, code_hash: &str) -> StoreResult<()>;
+    /// Uses the link up: true for exactly one caller, while it is unused and unexpired.
+    async fn consume(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Unused, unexpired links requested from the browser with this binding that have a code,
+    /// newest first.
+    async fn with_code(&self, binding_hash: &str, now: UnixTime) -> StoreResult<Vec<MagicLink>>;
+    /// Counts a wrong code; at `max_tries` the link dies. Returns the tries so far.
+    async fn wrong_code(&self, id: &str, max_tries: u32, now: UnixTime) -> StoreResult<u32>;
+}
+
 /// The mail outbox.
 #[async_trait]
 pub trait OutboxRepo: Send + Sync {
@@ -445,6 +463,7 @@ pub struct Repos {
     pub invitations: Arc<dyn InvitationRepo>,
     pub passkeys: Arc<dyn PasskeyRepo>,
     pub outbox: Arc<dyn OutboxRepo>,
+    pub magic_links: Arc<dyn MagicLinkRepo>,
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
 
@@ -522,6 +541,7 @@ async fn backend(
             invitations: store.clone(),
             passkeys: store.clone(),
             outbox: store.clone(),
+            magic_links: store.clone(),
             maintenance: store,
         };
         Ok((repos, feed))

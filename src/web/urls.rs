@@ -21,6 +21,10 @@ pub const SIGNIN: &str = "/signin";
 pub const SIGNIN_PASSKEY_OPTIONS: &str = "/signin/passkey/options";
 /// The answer of a passkey sign-in (a form post).
 pub const SIGNIN_PASSKEY: &str = "/signin/passkey";
+/// Ask for a sign-in link by email (a form post).
+pub const SIGNIN_EMAIL: &str = "/signin/email";
+/// The code an emailed link shows in another browser, typed into the one that asked.
+pub const SIGNIN_EMAIL_CODE: &str = "/signin/email/code";
 /// The signed-in user's own page.
 pub const ACCOUNT: &str = "/account";
 pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
@@ -56,6 +60,8 @@ pub const ALL: &[&str] = &[
     SIGNIN,
     SIGNIN_PASSKEY_OPTIONS,
     SIGNIN_PASSKEY,
+    SIGNIN_EMAIL,
+    SIGNIN_EMAIL_CODE,
     ACCOUNT,
     ACCOUNT_PASSKEY_OPTIONS,
     ACCOUNT_PASSKEYS,

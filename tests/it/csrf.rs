@@ -24,7 +24,11 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
     assert_eq!(signed_in.status(), 303);
     let mut swept = Vec::new();
     // The fixed paths, and the invitation pages under their token.
-    let invite = ["/invite/some-token", "/invite/some-token/options"];
+    let invite = [
+        "/invite/some-token",
+        "/invite/some-token/options",
+        "/signin/email/some-token",
+    ];
     for path in urls::ALL.iter().chain(&invite) {
         if urls::PROTOCOL_POSTS.contains(path) {
             continue;
@@ -68,8 +72,11 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
         urls::ACCOUNT_PASSKEY_REMOVE,
         urls::ACCOUNT_SESSION_END,
         urls::ACCOUNT_SESSIONS_END_ALL,
+        urls::SIGNIN_EMAIL,
+        urls::SIGNIN_EMAIL_CODE,
         invite[0],
         invite[1],
+        invite[2],
     ] {
         assert!(swept.contains(&form), "{form} not swept: {swept:?}");
     }

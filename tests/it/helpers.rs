@@ -149,6 +149,7 @@ impl TestApp {
             id_token_alg: SigningAlg::RS256,
             refresh_always: false,
             require_passkey: false,
+            allow_magic_link: true,
         };
         f(&mut spec);
         let (client, secret) = register(self.state.repos.clients.as_ref(), spec, self.clock_now())

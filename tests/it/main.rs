@@ -17,6 +17,7 @@ mod csrf;
 mod discovery;
 mod invitations;
 mod logout;
+mod magic;
 mod mail;
 mod ops;
 mod passkeys;

@@ -51,6 +51,7 @@ async fn every_action_is_audited_with_its_actor() {
             id_token_alg: SigningAlg::ES256,
             refresh_always: false,
             require_passkey: false,
+            allow_magic_link: true,
         })
         .await
         .unwrap();

@@ -113,6 +113,10 @@ impl UserRepo for Cached {
         self.users.by_username(username).await
     }
 
+    async fn by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.users.by_email(email).await
+    }
+
     async fn list(&self) -> StoreResult<Vec<User>> {
         self.users.list().await
     }

@@ -56,6 +56,7 @@ async fn user_and_client(repos: &Repos) -> (User, String) {
         refresh_token_cap: 2,
         refresh_always: false,
         require_passkey: false,
+        allow_magic_link: true,
     };
     let created = repos.clients.create(&client, NOW).await.unwrap();
     (user, created.id)

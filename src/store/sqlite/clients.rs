@@ -23,6 +23,7 @@ impl ClientRepo for SqliteStore {
             refresh_token_cap: client.refresh_token_cap,
             refresh_always: client.refresh_always,
             require_passkey: client.require_passkey,
+            allow_magic_link: client.allow_magic_link,
             created_at: now,
         };
         let lists = [
@@ -38,8 +39,8 @@ impl ClientRepo for SqliteStore {
                 sqlx::query(
                     "INSERT INTO clients (id, name, secret_hash, redirect_uris, \
                      post_logout_redirect_uris, grant_types, scopes, first_party, id_token_alg, \
-                     refresh_token_cap, refresh_always, require_passkey, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     refresh_token_cap, refresh_always, require_passkey, allow_magic_link, \
+                     created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&r.id)
                 .bind(&r.name)
@@ -53,6 +54,7 @@ impl ClientRepo for SqliteStore {
                 .bind(i64::from(r.refresh_token_cap))
                 .bind(r.refresh_always)
                 .bind(r.require_passkey)
+                .bind(r.allow_magic_link)
                 .bind(r.created_at)
                 .execute(&mut *conn)
                 .await

@@ -34,6 +34,7 @@ pub mod changes;
 mod clients;
 mod invitations;
 mod keys;
+mod magic_links;
 mod outbox;
 mod passkeys;
 mod sessions;

@@ -3,8 +3,8 @@
 
 use super::OrBackend;
 use crate::domain::{
-    AuditEvent, Client, Grant, GrantType, Invitation, OutboxMessage, SigningAlg, StoredPasskey,
-    StoredToken, TokenKind, User,
+    AuditEvent, Client, Grant, GrantType, Invitation, MagicLink, OutboxMessage, SigningAlg,
+    StoredPasskey, StoredToken, TokenKind, User,
 };
 use crate::store::{StoreResult, StoredKey};
 use anyhow::Context as _;
@@ -80,6 +80,7 @@ pub(super) struct ClientRow {
     refresh_token_cap: i64,
     refresh_always: bool,
     require_passkey: bool,
+    allow_magic_link: bool,
     created_at: i64,
 }
 
@@ -117,6 +118,7 @@ impl TryFrom<ClientRow> for Client {
             first_party: r.first_party,
             refresh_always: r.refresh_always,
             require_passkey: r.require_passkey,
+            allow_magic_link: r.allow_magic_link,
             created_at: r.created_at,
         })
     }
@@ -394,6 +396,43 @@ impl TryFrom<OutboxRow> for OutboxMessage {
             user_id: r.user_id,
             created_at: r.created_at,
             next_attempt_at: r.next_attempt_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MagicLinkRow {
+    id: String,
+    token_hash: String,
+    user_id: String,
+    binding_hash: String,
+    request_id: Option<String>,
+    code_hash: Option<String>,
+    code_tries: i64,
+    requested_ip: Option<String>,
+    requested_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<MagicLinkRow> for MagicLink {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: MagicLinkRow) -> StoreResult<Self> {
+        Ok(MagicLink {
+            code_tries: u32::try_from(r.code_tries)
+                .with_context(|| format!("code_tries out of range: {}", r.code_tries))
+                .or_backend()?,
+            id: r.id,
+            token_hash: r.token_hash,
+            user_id: r.user_id,
+            binding_hash: r.binding_hash,
+            request_id: r.request_id,
+            code_hash: r.code_hash,
+            requested_ip: r.requested_ip,
+            requested_at: r.requested_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
         })
     }
 }

@@ -87,6 +87,16 @@ impl UserRepo for SqliteStore {
         row.map(User::try_from).transpose()
     }
 
+    async fn by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        // NOCASE, like usernames.
+        let row: Option<UserRow> = sqlx::query_as("SELECT * FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.reader)
+            .await
+            .or_backend()?;
+        row.map(User::try_from).transpose()
+    }
+
     async fn list(&self) -> StoreResult<Vec<User>> {
         let rows: Vec<UserRow> = sqlx::query_as("SELECT * FROM users ORDER BY username")
             .fetch_all(&self.reader)

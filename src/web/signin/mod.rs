@@ -2,6 +2,7 @@
 //! password form. Unknown user, wrong password and disabled account all get the same page, after
 //! the same amount of work (see `auth::password`).
 
+mod email;
 mod passkey;
 
 pub use passkey::script_error;
@@ -27,6 +28,12 @@ pub fn router() -> Router<AppState> {
         .route(urls::SIGNIN, get(show).post(submit))
         .route(urls::SIGNIN_PASSKEY_OPTIONS, post(passkey::options))
         .route(urls::SIGNIN_PASSKEY, post(passkey::submit))
+        .route(urls::SIGNIN_EMAIL, post(email::request))
+        .route(urls::SIGNIN_EMAIL_CODE, post(email::code))
+        .route(
+            "/signin/email/{token}",
+            get(email::open).post(email::confirm),
+        )
 }
 
 #[derive(Template)]
@@ -44,6 +51,8 @@ struct SigninPage<'a> {
     passkeys: bool,
     /// The waiting request accepts only a passkey: the password form is not shown.
     passkey_only: bool,
+    /// The email form: the waiting application (if any) accepts sign-in links.
+    magic_links: bool,
     /// Someone is signed in already (re-authentication or step-up).
     signed_in_as: Option<String>,
     /// The signed-in user has no passkey yet, and one is needed.
@@ -75,6 +84,7 @@ fn safe_next(next: &str) -> &'static str {
 /// What the page says and offers, for the waiting request (if any) and whoever is signed in.
 struct Context {
     client_name: Option<String>,
+    magic_links: bool,
     hint: Option<String>,
     passkey_only: bool,
     signed_in_as: Option<String>,
@@ -87,10 +97,12 @@ async fn context(state: &AppState, session: &Session, req: &str) -> AppResult<Co
     } else {
         session::parked(session, req).await?
     };
-    let client_name = match &waiting {
-        Some(r) => state.repos.clients.get(&r.client_id).await?.map(|c| c.name),
+    let client = match &waiting {
+        Some(r) => state.repos.clients.get(&r.client_id).await?,
         None => None,
     };
+    let magic_links = client.as_ref().is_none_or(|c| c.allow_magic_link);
+    let client_name = client.map(|c| c.name);
     let passkey_only = waiting.as_ref().is_some_and(|r| r.require_phr);
     let current = session::current(session, &state.auth).await?;
     let needs_a_passkey = match (&current, passkey_only) {
@@ -104,6 +116,7 @@ async fn context(state: &AppState, session: &Session, req: &str) -> AppResult<Co
     };
     Ok(Context {
         client_name,
+        magic_links: magic_links && !passkey_only,
         hint: waiting.and_then(|r| r.login_hint),
         passkey_only,
         signed_in_as: current.map(|(_, u)| u.username),
@@ -145,6 +158,7 @@ async fn render(
             retry_after: shown.retry_after,
             passkeys: state.auth.webauthn.is_some(),
             passkey_only: cx.passkey_only,
+            magic_links: cx.magic_links,
             signed_in_as: cx.signed_in_as,
             needs_a_passkey: cx.needs_a_passkey,
         },
