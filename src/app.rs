@@ -130,7 +130,6 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
     let code_key = sealing.derive("keyway authorization codes v1")?;
-    let mail_key = sealing.derive("keyway outbox v1")?;
     let csrf_key = sealing.derive_mac("keyway csrf tokens v1")?;
     let keys = Keys::init(
         repos.keys.clone(),
@@ -144,13 +143,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .to_string()
         .into();
     let audit = Auditor(repos.audit.clone());
-    let mail = Arc::new(Mail::new(
-        repos.outbox.clone(),
-        mail_key,
-        crate::mail::transport::from_config(&config.email)?,
-        clock.clone(),
-        audit.clone(),
-    ));
+    let mail = Arc::new(mail_for(&config, &repos, clock.clone())?);
     if mail.transport_name() == "log"
         && !crate::config::is_loopback_host(config.issuer_url.host_str().unwrap_or_default())
     {
@@ -212,6 +205,23 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     }))
 }
 
+/// The outbox and transport of this configuration (a server sends; the CLI only queues). The
+/// outbox seals bodies with a key derived from the instance's secret key.
+pub fn mail_for(
+    config: &Config,
+    repos: &crate::store::Repos,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Mail> {
+    let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
+    Ok(Mail::new(
+        repos.outbox.clone(),
+        sealing.derive("keyway outbox v1")?,
+        crate::mail::transport::from_config(&config.email)?,
+        clock,
+        Auditor(repos.audit.clone()),
+    ))
+}
+
 /// While no administrator exists, a fresh one-time link that makes one: an admin invitation
 /// (one use, a day) made by `setup`; the links printed at earlier starts are revoked.
 pub async fn admin_setup_url(state: &AppState) -> anyhow::Result<Option<String>> {
@@ -235,6 +245,7 @@ pub async fn admin_setup_url(state: &AppState) -> anyhow::Result<Option<String>>
         created_at: now,
         expires_at: now + 24 * 3600,
         revoked_at: None,
+        emailed: false,
     };
     invitations
         .create(&invitation, &crate::crypto::token_hash(&token))

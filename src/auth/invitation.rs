@@ -133,9 +133,8 @@ pub async fn finish(
             name: name.clone(),
             is_admin: invitation.is_admin,
         },
-        // The invitation named the address and the invitee proved they can read what was sent
-        // to it only when it came by email; the CLI prints the link, so not yet verified.
-        email_verified: false,
+        // Redeeming a link that went out by email proves the address; a printed link does not.
+        email_verified: invitation.emailed,
         groups: invitation.groups.clone(),
         user_handle: new.user_handle.clone(),
         passkey: new.passkey.clone(),

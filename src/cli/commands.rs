@@ -75,7 +75,9 @@ async fn with_operator<T>(
     )
     .await
     .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
-    let operator = Operator::new(repos.clone(), clock, Passwords::new(1), Actor::Cli);
+    let mail = app::mail_for(config, &repos, clock.clone())?;
+    let operator = Operator::new(repos.clone(), clock, Passwords::new(1), Actor::Cli)
+        .with_mail(Arc::new(mail), &config.issuer);
     let result = f(&operator).await;
     repos.maintenance.close().await;
     result
@@ -285,6 +287,7 @@ async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> anyhow::Result
             admin,
             expires,
             uses,
+            send,
         } => {
             let req = CreateInvitation {
                 username,
@@ -294,11 +297,12 @@ async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> anyhow::Result
                 is_admin: admin,
                 expires_in: expires,
                 uses,
+                send,
             };
             let (invitation, token) =
                 with_operator(config, async |ops| Ok(ops.create_invitation(req).await?)).await?;
             // Built from the configured issuer, never from anything a request said.
-            let url = format!("{}{}/{token}", config.issuer, crate::web::urls::INVITE);
+            let url = crate::ops::invitation_url(&config.issuer, &token);
             let mut doc = invitation_json(&invitation, SystemClock.now());
             if let Some(obj) = doc.as_object_mut() {
                 obj.insert("url".into(), Value::String(url.clone()));

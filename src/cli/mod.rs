@@ -311,6 +311,9 @@ enum InviteCommand {
         /// Accounts the link may create
         #[arg(long, default_value_t = 1)]
         uses: u32,
+        /// Email the link to --email (a running server sends it from its outbox)
+        #[arg(long)]
+        send: bool,
     },
     /// List invitations with their status
     List,

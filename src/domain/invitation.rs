@@ -24,6 +24,8 @@ pub struct Invitation {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The link went out by email: redeeming it proves the address.
+    pub emailed: bool,
 }
 
 /// Where an invitation stands.

@@ -16,6 +16,8 @@ pub struct User {
     pub profile: Profile,
     pub is_admin: bool,
     pub disabled: bool,
+    /// Security notices by email (on unless the user turned them off).
+    pub security_notices: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

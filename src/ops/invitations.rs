@@ -15,6 +15,13 @@ pub struct CreateInvitation {
     pub expires_in: i64,
     /// Accounts it may create.
     pub uses: u32,
+    /// Email the link to `email` (through the outbox).
+    pub send: bool,
+}
+
+/// The link an invitation's token makes, from the configured issuer (never a request's Host).
+pub fn invitation_url(issuer: &str, token: &str) -> String {
+    format!("{issuer}/invite/{token}")
 }
 
 /// Longest an invitation may live: 90 days.
@@ -26,6 +33,14 @@ impl Operator {
         &self,
         req: CreateInvitation,
     ) -> OpsResult<(Invitation, String)> {
+        if req.send && req.email.is_none() {
+            return Err(OpsError::Invalid(
+                "--send needs --email: the address to send the invitation to".into(),
+            ));
+        }
+        if req.send && self.mail.is_none() {
+            return Err(OpsError::Invalid("mail is not set up here".into()));
+        }
         if req.uses == 0 || req.uses > 10_000 {
             return Err(OpsError::Invalid("uses must be between 1 and 10000".into()));
         }
@@ -70,12 +85,37 @@ impl Operator {
             created_at: now,
             expires_at: now + req.expires_in,
             revoked_at: None,
+            emailed: req.send,
         };
         self.repos
             .invitations
             .create(&invitation, &crate::crypto::token_hash(&token))
             .await?;
         self.record("invitation.create", None, None).await;
+        if let (true, Some((mail, issuer)), Some(to)) =
+            (invitation.emailed, &self.mail, &invitation.email)
+        {
+            let inviter = match &self.actor {
+                Actor::Cli => "An administrator".to_owned(),
+                Actor::Admin { user_id } => self
+                    .repos
+                    .users
+                    .by_id(user_id)
+                    .await?
+                    .map(|u| u.name.unwrap_or(u.username))
+                    .unwrap_or_else(|| "An administrator".into()),
+            };
+            let message = crate::mail::messages::Invitation {
+                issuer: issuer.clone(),
+                inviter,
+                link: invitation_url(issuer, &token),
+                is_admin: invitation.is_admin,
+                expires: crate::clock::for_people(invitation.expires_at),
+            }
+            .render()?;
+            mail.queue(to, message, "invitation", None).await?;
+            self.record("invitation.send", None, None).await;
+        }
         Ok((invitation, token))
     }
 

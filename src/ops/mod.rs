@@ -8,7 +8,7 @@ mod invitations;
 mod keys;
 mod users;
 
-pub use invitations::CreateInvitation;
+pub use invitations::{CreateInvitation, invitation_url};
 pub use users::{CreateUser, Field, UserChanges};
 
 use crate::auth::password::Passwords;
@@ -73,6 +73,8 @@ pub struct Operator {
     hasher: Passwords,
     audit: Auditor,
     actor: Actor,
+    /// Where invitations are sent from, and the issuer their links are built on.
+    mail: Option<(Arc<crate::mail::Mail>, String)>,
 }
 
 impl Operator {
@@ -84,7 +86,14 @@ impl Operator {
             hasher,
             audit,
             actor,
+            mail: None,
         }
+    }
+
+    /// Lets the operator send mail (invitations), with links on `issuer`.
+    pub fn with_mail(mut self, mail: Arc<crate::mail::Mail>, issuer: &str) -> Self {
+        self.mail = Some((mail, issuer.to_owned()));
+        self
     }
 
     fn now(&self) -> UnixTime {

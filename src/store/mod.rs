@@ -86,7 +86,8 @@ pub trait UserRepo: Send + Sync {
     async fn by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn list(&self) -> StoreResult<Vec<User>>;
     async fn set_disabled(&self, id: &str, disabled: bool, now: UnixTime) -> StoreResult<()>;
-    /// Writes the user's email, email_verified, name and profile (the rest is left alone) and
+    /// Writes the user's email, email_verified, name, profile and security_notices (the rest is
+    /// left alone) and
     /// sets `updated_at`; returns the user as stored. `Conflict` when the email is taken.
     async fn update(&self, user: &User, now: UnixTime) -> StoreResult<User>;
     async fn count_active_admins(&self) -> StoreResult<u64>;

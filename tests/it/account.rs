@@ -24,6 +24,7 @@ async fn passwordless(app: &TestApp, username: &str) -> (reqwest::Client, Device
             is_admin: false,
             expires_in: 3600,
             uses: 1,
+            send: false,
         })
         .await
         .unwrap();

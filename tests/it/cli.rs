@@ -334,9 +334,26 @@ fn invitations_create_list_revoke() {
     let list = k.json(&["invite", "list"]);
     assert_eq!(list[0]["id"], id.as_str());
     assert!(list[0].get("url").is_none(), "the link is shown only once");
+    // --send queues the message for a running server to deliver; it needs an address.
+    let sent = k.json(&["invite", "create", "--email", "eve@example.com", "--send"]);
+    assert_eq!(sent["status"], "pending");
+    let out = k.run(&["invite", "create", "--send"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--email") && err.trim().lines().count() == 1,
+        "{err}"
+    );
     let revoked = k.json(&["invite", "revoke", &id]);
     assert_eq!(revoked["status"], "revoked");
-    assert_eq!(k.json(&["invite", "list"])[0]["status"], "revoked");
+    let list = k.json(&["invite", "list"]);
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(listed["status"], "revoked");
 
     for (args, words) in [
         (vec!["invite", "create", "--uses", "0"], "uses"),

@@ -15,6 +15,7 @@ async fn invite(app: &TestApp, f: impl FnOnce(&mut CreateInvitation)) -> (String
         is_admin: true,
         expires_in: 3600,
         uses: 1,
+        send: false,
     };
     f(&mut req);
     let s = &app.state;
@@ -290,4 +291,88 @@ async fn an_invitation_for_an_email_already_in_use_says_so_and_creates_nothing()
             .used,
         0
     );
+}
+
+#[tokio::test]
+async fn an_invitation_sent_by_email_arrives_and_redeeming_it_verifies_the_address() {
+    let mail_dir = tempfile::tempdir().unwrap();
+    let dir = mail_dir.path().display().to_string();
+    let app = TestApp::spawn_with(|c| {
+        c.email.transport = "file".into();
+        c.email.file_dir = Some(dir);
+    })
+    .await;
+    let s = &app.state;
+    let ops = Operator::new(
+        s.repos.clone(),
+        s.clock.clone(),
+        s.auth.hasher.clone(),
+        Actor::Cli,
+    )
+    .with_mail(s.mail.clone(), &app.issuer);
+    let req = |send: bool, email: Option<&str>| CreateInvitation {
+        username: None,
+        email: email.map(str::to_owned),
+        name: None,
+        groups: vec![],
+        is_admin: false,
+        expires_in: 3600,
+        uses: 1,
+        send,
+    };
+    // Sending needs an address.
+    let e = ops.create_invitation(req(true, None)).await.err().unwrap();
+    assert!(e.to_string().contains("--email"), "{e}");
+    ops.create_invitation(req(true, Some("erin@example.com")))
+        .await
+        .unwrap();
+    let mails = crate::mail::mailbox(mail_dir.path()).await;
+    let text = crate::mail::text_part(&mails[0]);
+    assert!(mails[0].contains("To: erin@example.com"));
+    assert!(text.contains("An administrator invites you"), "{text}");
+    let at = text.find("/invite/").unwrap();
+    let token = text[at + 8..].split_whitespace().next().unwrap().to_owned();
+    let res = redeem(
+        &app.issuer,
+        &http_client(),
+        &mut Device::new(&app.issuer),
+        &token,
+        "erin",
+        "",
+    )
+    .await;
+    assert_eq!(redirected(&res), "/account?welcome=1");
+    let erin = app
+        .state
+        .repos
+        .users
+        .by_username("erin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(erin.email.as_deref(), Some("erin@example.com"));
+    assert!(erin.email_verified, "the link went to the address");
+    // A printed link proves nothing about the address.
+    let (_, token) = ops
+        .create_invitation(req(false, Some("finn@example.com")))
+        .await
+        .unwrap();
+    redeem(
+        &app.issuer,
+        &http_client(),
+        &mut Device::new(&app.issuer),
+        &token,
+        "finn",
+        "",
+    )
+    .await;
+    let finn = app
+        .state
+        .repos
+        .users
+        .by_username("finn")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!finn.email_verified);
 }

@@ -214,6 +214,7 @@ async fn invitation(repos: &Repos, uses: u32) -> &'static str {
         created_at: NOW,
         expires_at: NOW + 100,
         revoked_at: None,
+        emailed: false,
     };
     repos.invitations.create(&i, "hash").await.unwrap();
     "hash"

@@ -633,6 +633,7 @@ async fn invitations_are_found_by_their_token_hash_and_revoked_once() {
         created_at: NOW,
         expires_at: NOW + 3600,
         revoked_at: None,
+        emailed: false,
     };
     let inv = &db.repos.invitations;
     inv.create(&invitation, "hash-1").await.unwrap();

@@ -65,8 +65,8 @@ impl InvitationRepo for SqliteStore {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO invitations (id, token_hash, username, email, name, groups, \
-                     is_admin, uses, used, created_by, created_at, expires_at, revoked_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     is_admin, uses, used, created_by, created_at, expires_at, revoked_at, emailed) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&i.id)
                 .bind(&hash)
@@ -81,6 +81,7 @@ impl InvitationRepo for SqliteStore {
                 .bind(i.created_at)
                 .bind(i.expires_at)
                 .bind(i.revoked_at)
+                .bind(i.emailed)
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| {
@@ -176,6 +177,7 @@ impl InvitationRepo for SqliteStore {
             profile: Default::default(),
             is_admin: r.user.is_admin,
             disabled: false,
+            security_notices: true,
             created_at: now,
             updated_at: now,
         };

@@ -34,6 +34,7 @@ pub(super) struct UserRow {
     profile: String,
     is_admin: bool,
     disabled: bool,
+    security_notices: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -51,6 +52,7 @@ impl TryFrom<UserRow> for User {
             name: r.name,
             is_admin: r.is_admin,
             disabled: r.disabled,
+            security_notices: r.security_notices,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -302,6 +304,7 @@ pub(super) struct InvitationRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    emailed: bool,
 }
 
 impl TryFrom<InvitationRow> for Invitation {
@@ -326,6 +329,7 @@ impl TryFrom<InvitationRow> for Invitation {
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            emailed: r.emailed,
         })
     }
 }

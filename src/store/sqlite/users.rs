@@ -59,6 +59,7 @@ impl UserRepo for SqliteStore {
             profile: Default::default(),
             is_admin: user.is_admin,
             disabled: false,
+            security_notices: true,
             created_at: now,
             updated_at: now,
         };
@@ -132,12 +133,13 @@ impl UserRepo for SqliteStore {
             Box::pin(async move {
                 let done = sqlx::query(
                     "UPDATE users SET email = ?, email_verified = ?, name = ?, profile = ?, \
-                     updated_at = ? WHERE id = ?",
+                     security_notices = ?, updated_at = ? WHERE id = ?",
                 )
                 .bind(&r.email)
                 .bind(r.email_verified)
                 .bind(&r.name)
                 .bind(&profile)
+                .bind(r.security_notices)
                 .bind(r.updated_at)
                 .bind(&r.id)
                 .execute(&mut *conn)
