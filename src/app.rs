@@ -189,6 +189,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         throttles: throttles.clone(),
         webauthn,
         magic_links: repos.magic_links.clone(),
+        email_tokens: repos.email_tokens.clone(),
+        recovery_delay: config.auth.recovery_delay as i64,
         mail: mail.clone(),
         issuer: config.issuer.clone(),
         magic_link_ttl: config.auth.magic_link_ttl as i64,

@@ -33,7 +33,9 @@ pub async fn add_passkey(
     meta: &RequestMeta,
 ) -> CredentialResult<Change> {
     match &new.purpose {
-        RegistrationFor::Account { user_id: owner } if owner == user_id => {}
+        RegistrationFor::Account { user_id: owner }
+        | RegistrationFor::Recovery { user_id: owner, .. }
+            if owner == user_id => {}
         _ => return Err(CredentialError::Refused),
     }
     let mut new = new;
@@ -62,6 +64,13 @@ pub async fn add_passkey(
         meta,
     )
     .await;
+    if let Some(user) = auth.users.by_id(user_id).await? {
+        let what = format!(
+            "A passkey named {:?} was added to the account {}.",
+            new.passkey.name, user.username
+        );
+        super::email::notify(auth, &user, "a passkey was added", &what, meta).await?;
+    }
     Ok(Change::Done)
 }
 
@@ -205,6 +214,13 @@ pub async fn sign_out_everywhere(
         meta,
     )
     .await;
+    if let Some(user) = auth.users.by_id(user_id).await? {
+        let what = format!(
+            "Every session of the account {} was signed out, and applications were disconnected.",
+            user.username
+        );
+        super::email::notify(auth, &user, "you were signed out everywhere", &what, meta).await?;
+    }
     Ok(())
 }
 
@@ -219,6 +235,11 @@ pub const SECURITY_EVENTS: &[&str] = &[
     "session.end",
     "session.end_all",
     "invitation.redeem",
+    "email.verified",
+    "email.changed",
+    "recovery.request",
+    "recovery.cancel",
+    "recovery.complete",
 ];
 
 /// The user's recent security events, newest first.

@@ -3,6 +3,7 @@
 //! turns any `Authenticated` into a signed-in browser session. No HTTP types and no pages here.
 
 pub mod account;
+pub mod email;
 pub mod invitation;
 pub mod magic;
 pub mod passkey;
@@ -89,6 +90,9 @@ pub struct Authenticator {
     /// The passkey relying party; None when the issuer cannot have one (an IP address).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     pub magic_links: Arc<dyn MagicLinkRepo>,
+    pub email_tokens: Arc<dyn crate::store::EmailTokenRepo>,
+    /// Seconds a recovery link waits before it opens.
+    pub recovery_delay: i64,
     /// Where sign-in links and notices go out.
     pub mail: Arc<crate::mail::Mail>,
     /// For links in messages.

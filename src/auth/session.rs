@@ -249,6 +249,10 @@ pub async fn end(session: &Session) -> CredentialResult<()> {
 /// This session's CSRF token: HMAC of the session id under a server key (a session is saved
 /// first if it has no id yet). It changes whenever the id does, at sign-in for one.
 pub async fn csrf_token(session: &Session, auth: &Authenticator) -> CredentialResult<String> {
+    // Load the record first: a cookie naming an expired or unknown session still carries an id
+    // until then, and a token bound to it would fail on the next post (the session layer gives
+    // the browser a new id when it first saves).
+    session.get::<i64>(CREATED).await?;
     let id = match session.id() {
         Some(id) => id,
         None => {
@@ -274,6 +278,7 @@ pub async fn csrf_matches(
     auth: &Authenticator,
     submitted: Option<&str>,
 ) -> CredentialResult<bool> {
+    session.get::<i64>(CREATED).await?;
     let (Some(id), Some(submitted)) = (session.id(), submitted) else {
         return Ok(false);
     };

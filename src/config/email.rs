@@ -53,6 +53,9 @@ pub struct AuthSettings {
     pub magic_links_per_address: u32,
     /// Sign-in links one client IP may ask for per hour.
     pub magic_links_per_ip: u32,
+    /// Seconds a recovery link (for someone who lost every passkey) waits before it opens; the
+    /// account's owner is told at once and can cancel meanwhile. 0 opens it at once.
+    pub recovery_delay: u64,
 }
 
 impl Default for AuthSettings {
@@ -61,6 +64,7 @@ impl Default for AuthSettings {
             magic_link_ttl: 900,
             magic_links_per_address: 5,
             magic_links_per_ip: 30,
+            recovery_delay: 86400,
         }
     }
 }
@@ -234,6 +238,12 @@ impl AuthSettings {
             return Err(err(
                 "auth.magic_link_ttl",
                 "must be between 60 seconds and a day",
+            ));
+        }
+        if self.recovery_delay > 30 * 86400 {
+            return Err(err(
+                "auth.recovery_delay",
+                "must be at most 30 days (0: no wait)",
             ));
         }
         for (name, v) in [

@@ -1,6 +1,7 @@
 //! Plain domain types shared by the store, protocol and web layers. No I/O here.
 
 mod client;
+mod email_token;
 mod grant;
 mod invitation;
 mod magic_link;
@@ -9,6 +10,7 @@ mod passkey;
 mod user;
 
 pub use client::{Client, ClientKind, GrantType, NewClient, SigningAlg};
+pub use email_token::{EmailPurpose, EmailToken};
 pub use grant::{
     AccessToken, AuditEvent, AuthCode, Grant, RequestedClaims, StoredToken, TokenKind,
 };

@@ -101,6 +101,57 @@ impl Invitation {
     }
 }
 
+/// A message whose point is one link: verify an address, confirm a new one, recover an account.
+pub struct Action {
+    pub issuer: String,
+    pub subject: String,
+    pub heading: String,
+    /// Who asked, from where and when.
+    pub lead: String,
+    pub button: String,
+    pub link: String,
+    pub notes: Vec<String>,
+    /// A link that cancels what was asked.
+    pub cancel: Option<String>,
+}
+
+message!(
+    Action,
+    ActionText,
+    ActionHtml,
+    "email/action.txt",
+    "email/action.html"
+);
+
+impl Action {
+    pub fn render(&self) -> anyhow::Result<Rendered> {
+        self.render_both(self.subject.clone())
+    }
+}
+
+/// A security notice: something changed on the account.
+pub struct Notice {
+    pub issuer: String,
+    pub heading: String,
+    pub what: String,
+    pub ip: String,
+    pub when: String,
+}
+
+message!(
+    Notice,
+    NoticeText,
+    NoticeHtml,
+    "email/notice.txt",
+    "email/notice.html"
+);
+
+impl Notice {
+    pub fn render(&self) -> anyhow::Result<Rendered> {
+        self.render_both(format!("Security notice: {}", self.heading))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,8 @@ pub mod sqlite;
 
 use crate::clock::{Clock, UnixTime};
 use crate::domain::{
-    AuditEvent, Client, Grant, Invitation, MagicLink, NewClient, NewUser, OutboxMessage,
-    PasskeyUse, StoredPasskey, StoredToken, User,
+    AuditEvent, Client, EmailToken, Grant, Invitation, MagicLink, NewClient, NewUser,
+    OutboxMessage, PasskeyUse, StoredPasskey, StoredToken, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -375,6 +375,17 @@ pub struct Redemption {
     pub passkey: StoredPasskey,
 }
 
+/// Links sent by email for one account (verify, change, recovery).
+#[async_trait]
+pub trait EmailTokenRepo: Send + Sync {
+    async fn create(&self, token: &EmailToken) -> StoreResult<()>;
+    async fn by_token_hash(&self, token_hash: &str) -> StoreResult<Option<EmailToken>>;
+    /// Uses it up: true for exactly one caller, while it is live and open (`not_before` passed).
+    async fn consume(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Cancels it unless used; true when it was live.
+    async fn cancel(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+}
+
 /// Emailed sign-in links.
 #[async_trait]
 pub trait MagicLinkRepo: Send + Sync {
@@ -465,6 +476,7 @@ pub struct Repos {
     pub passkeys: Arc<dyn PasskeyRepo>,
     pub outbox: Arc<dyn OutboxRepo>,
     pub magic_links: Arc<dyn MagicLinkRepo>,
+    pub email_tokens: Arc<dyn EmailTokenRepo>,
     pub maintenance: Arc<dyn MaintenanceRepo>,
 }
 
@@ -543,6 +555,7 @@ async fn backend(
             passkeys: store.clone(),
             outbox: store.clone(),
             magic_links: store.clone(),
+            email_tokens: store.clone(),
             maintenance: store,
         };
         Ok((repos, feed))

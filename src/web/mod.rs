@@ -1,6 +1,7 @@
 //! The HTTP layer: axum routers by feature, assembled with the cross-cutting layers.
 
 pub mod account;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod invite;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signin::router())
         .merge(account::router())
         .merge(invite::router())
+        .merge(email::router())
         .layer(sessions);
     Router::new()
         .merge(oidc::api_router())

@@ -25,9 +25,15 @@ pub const SIGNIN_PASSKEY: &str = "/signin/passkey";
 pub const SIGNIN_EMAIL: &str = "/signin/email";
 /// The code an emailed link shows in another browser, typed into the one that asked.
 pub const SIGNIN_EMAIL_CODE: &str = "/signin/email/code";
+/// "Lost your passkey?": ask for a recovery link.
+pub const RECOVER: &str = "/signin/recover";
 /// The signed-in user's own page.
 pub const ACCOUNT: &str = "/account";
 pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
+/// Change the account's email address (a link goes to the new one).
+pub const ACCOUNT_EMAIL: &str = "/account/email";
+pub const ACCOUNT_EMAIL_VERIFY: &str = "/account/email/verify";
+pub const ACCOUNT_NOTICES: &str = "/account/notices";
 pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
 pub const ACCOUNT_PASSKEY_RENAME: &str = "/account/passkeys/rename";
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
@@ -62,7 +68,11 @@ pub const ALL: &[&str] = &[
     SIGNIN_PASSKEY,
     SIGNIN_EMAIL,
     SIGNIN_EMAIL_CODE,
+    RECOVER,
     ACCOUNT,
+    ACCOUNT_EMAIL,
+    ACCOUNT_EMAIL_VERIFY,
+    ACCOUNT_NOTICES,
     ACCOUNT_PASSKEY_OPTIONS,
     ACCOUNT_PASSKEYS,
     ACCOUNT_PASSKEY_RENAME,

@@ -28,6 +28,10 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
         "/invite/some-token",
         "/invite/some-token/options",
         "/signin/email/some-token",
+        "/email/confirm/some-token",
+        "/recover/some-token",
+        "/recover/some-token/options",
+        "/recover/some-token/cancel",
     ];
     for path in urls::ALL.iter().chain(&invite) {
         if urls::PROTOCOL_POSTS.contains(path) {
@@ -77,6 +81,14 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
         invite[0],
         invite[1],
         invite[2],
+        invite[3],
+        invite[4],
+        invite[5],
+        invite[6],
+        urls::RECOVER,
+        urls::ACCOUNT_EMAIL,
+        urls::ACCOUNT_EMAIL_VERIFY,
+        urls::ACCOUNT_NOTICES,
     ] {
         assert!(swept.contains(&form), "{form} not swept: {swept:?}");
     }

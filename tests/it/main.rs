@@ -15,6 +15,7 @@ mod config;
 mod cross_process;
 mod csrf;
 mod discovery;
+mod email;
 mod invitations;
 mod logout;
 mod magic;

@@ -138,3 +138,16 @@ async fn a_cross_site_post_is_refused_even_with_a_valid_csrf_token() {
     assert_eq!(res.status(), 303, "{}", location(&res));
     assert!(signed_in(&app, &browser).await);
 }
+
+/// A browser coming back after its session expired: the page it is shown carries a token for
+/// a live session, so its first post works (it used to fail once with "Form expired").
+#[tokio::test]
+async fn a_form_shown_after_the_session_expired_can_be_posted() {
+    let app = crate::helpers::TestApp::spawn().await;
+    app.user("alice").await;
+    let browser = crate::helpers::http_client();
+    app.page(&browser, "/signin").await;
+    app.clock.advance(86_400 + 1);
+    let signed_in = app.sign_in_at(&browser, "/signin", "alice").await;
+    assert_eq!(signed_in, "/");
+}

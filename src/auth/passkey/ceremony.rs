@@ -103,6 +103,9 @@ fn internal(e: impl std::fmt::Display) -> CredentialError {
 pub enum RegistrationFor {
     /// A signed-in user adds one to their account.
     Account { user_id: String },
+    /// Someone who lost every passkey registers a new one with a recovery link (see
+    /// `auth::email`).
+    Recovery { token_hash: String, user_id: String },
     /// An invitee creates their account with it (see `auth::invitation`).
     Invitation {
         token_hash: String,
@@ -139,7 +142,7 @@ pub async fn start_registration(
     let rp = relying_party(auth)?;
     let fresh = crate::crypto::random_bytes(16)?;
     let (handle, username, display, exclude) = match &purpose {
-        RegistrationFor::Account { user_id } => {
+        RegistrationFor::Account { user_id } | RegistrationFor::Recovery { user_id, .. } => {
             let user = auth
                 .users
                 .by_id(user_id)
@@ -214,7 +217,9 @@ pub async fn finish_registration(
         .await;
     };
     let user_id = match &reg.purpose {
-        RegistrationFor::Account { user_id } => Some(user_id.clone()),
+        RegistrationFor::Account { user_id } | RegistrationFor::Recovery { user_id, .. } => {
+            Some(user_id.clone())
+        }
         RegistrationFor::Invitation { .. } => None,
     };
     let passkey = match rp.finish_passkey_registration(credential, &reg.state) {

@@ -32,6 +32,7 @@ mod rows;
 mod audit;
 pub mod changes;
 mod clients;
+mod email_tokens;
 mod invitations;
 mod keys;
 mod magic_links;

@@ -3,8 +3,8 @@
 
 use super::OrBackend;
 use crate::domain::{
-    AuditEvent, Client, Grant, GrantType, Invitation, MagicLink, OutboxMessage, SigningAlg,
-    StoredPasskey, StoredToken, TokenKind, User,
+    AuditEvent, Client, EmailToken, Grant, GrantType, Invitation, MagicLink, OutboxMessage,
+    SigningAlg, StoredPasskey, StoredToken, TokenKind, User,
 };
 use crate::store::{StoreResult, StoredKey};
 use anyhow::Context as _;
@@ -437,6 +437,41 @@ impl TryFrom<MagicLinkRow> for MagicLink {
             requested_at: r.requested_at,
             expires_at: r.expires_at,
             used_at: r.used_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EmailTokenRow {
+    id: String,
+    token_hash: String,
+    purpose: String,
+    user_id: String,
+    email: String,
+    created_at: i64,
+    not_before: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    cancelled_at: Option<i64>,
+}
+
+impl TryFrom<EmailTokenRow> for EmailToken {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: EmailTokenRow) -> StoreResult<Self> {
+        Ok(EmailToken {
+            purpose: crate::domain::EmailPurpose::parse(&r.purpose)
+                .with_context(|| format!("unknown email token purpose {:?}", r.purpose))
+                .or_backend()?,
+            id: r.id,
+            token_hash: r.token_hash,
+            user_id: r.user_id,
+            email: r.email,
+            created_at: r.created_at,
+            not_before: r.not_before,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            cancelled_at: r.cancelled_at,
         })
     }
 }

@@ -27,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route(urls::ACCOUNT_PASSKEY_REMOVE, post(remove_passkey))
         .route(urls::ACCOUNT_SESSION_END, post(end_session))
         .route(urls::ACCOUNT_SESSIONS_END_ALL, post(end_all))
+        .route(urls::ACCOUNT_EMAIL, post(change_email))
+        .route(urls::ACCOUNT_EMAIL_VERIFY, post(verify_email))
+        .route(urls::ACCOUNT_NOTICES, post(notices))
 }
 
 struct PasskeyRow {
@@ -59,6 +62,8 @@ struct AccountPage<'a> {
     username: &'a str,
     name: &'a str,
     email: &'a str,
+    email_verified: bool,
+    security_notices: bool,
     passkeys_on: bool,
     passkeys: Vec<PasskeyRow>,
     sessions: Vec<SessionRow>,
@@ -88,6 +93,14 @@ fn notice(code: &str) -> Option<&'static str> {
         "removed" => "Passkey removed.",
         "ended" => "That session is signed out.",
         "reauth" => "Thanks. You can make the change now.",
+        "verify_sent" => "We sent a link to your address: open it to verify it.",
+        "change_sent" => {
+            "We sent a link to the new address: your address changes when you open it."
+        }
+        "notices" => "Security notices updated.",
+        "recovered" => {
+            "Your new passkey is added and you are signed in. Remove the passkeys you lost below."
+        }
         _ => return None,
     })
 }
@@ -110,6 +123,11 @@ fn describe_event(event: &str, outcome: &str, detail: Option<&str>) -> String {
         "passkey.rename" => format!("Passkey renamed: {detail}"),
         "passkey.remove" => format!("Passkey removed: {detail}"),
         "passkey.counter_regression" => "A passkey looked copied and was refused".into(),
+        "email.verified" => format!("Email address verified: {detail}"),
+        "email.changed" => format!("Email address changed to {detail}"),
+        "recovery.request" => "Account recovery asked for".into(),
+        "recovery.cancel" => "Account recovery cancelled".into(),
+        "recovery.complete" => "Account recovered with a new passkey".into(),
         "session.end" => "A session was signed out".into(),
         "session.end_all" => "Signed out everywhere".into(),
         "invitation.redeem" => "Account created".into(),
@@ -173,6 +191,8 @@ async fn render(
             username: &user.username,
             name: user.name.as_deref().unwrap_or(""),
             email: user.email.as_deref().unwrap_or(""),
+            email_verified: user.email_verified,
+            security_notices: user.security_notices,
             passkeys_on: auth.webauthn.is_some(),
             passkeys,
             sessions,
@@ -334,4 +354,51 @@ async fn end_all(
     account::sign_out_everywhere(&state.auth, &current.user.id, &meta).await?;
     session::end(&session).await?;
     Ok(see_other(urls::SIGNOUT_DONE))
+}
+
+async fn verify_email(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    current: CurrentUser,
+    CsrfForm { session, .. }: CsrfForm<Empty>,
+) -> AppResult<Response> {
+    let change = crate::auth::email::send_verification(&state.auth, &current.user, &meta).await?;
+    answer(&state, &session, &current, change, "verify_sent").await
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+async fn change_email(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    current: CurrentUser,
+    CsrfForm { form, session }: CsrfForm<EmailForm>,
+) -> AppResult<Response> {
+    if let Some(reauth) = needs_recent_sign_in(&state, &current) {
+        return Ok(reauth);
+    }
+    let change =
+        crate::auth::email::request_change(&state.auth, &current.user, &form.email, &meta).await?;
+    answer(&state, &session, &current, change, "change_sent").await
+}
+
+#[derive(Deserialize)]
+pub struct NoticesForm {
+    #[serde(default)]
+    on: Option<String>,
+}
+
+async fn notices(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    current: CurrentUser,
+    CsrfForm { form, session }: CsrfForm<NoticesForm>,
+) -> AppResult<Response> {
+    let on = form.on.as_deref() == Some("yes");
+    let change = crate::auth::email::set_notices(&state.auth, &current.user, on, &meta).await?;
+    answer(&state, &session, &current, change, "notices").await
 }
