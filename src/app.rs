@@ -181,7 +181,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         invitations: repos.invitations.clone(),
         sessions: repos.sessions.clone(),
         tokens: repos.tokens.clone(),
-        hasher: Passwords::new(config.password_hash_concurrency),
+        hasher: Passwords::with_params(
+            config.password_hash_concurrency,
+            crate::auth::password::HashParams::from_config(&config.auth),
+        ),
         audit,
         clock: clock.clone(),
         session_absolute: config.lifetimes.session_absolute as i64,
@@ -194,6 +197,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         mail: mail.clone(),
         issuer: config.issuer.clone(),
         magic_link_ttl: config.auth.magic_link_ttl as i64,
+        passwords_on: config.auth.passwords_on(),
     };
     Ok(AppState::new(Shared {
         config: Arc::new(config),

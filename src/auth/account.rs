@@ -240,6 +240,9 @@ pub const SECURITY_EVENTS: &[&str] = &[
     "recovery.request",
     "recovery.cancel",
     "recovery.complete",
+    "password.set",
+    "password.change",
+    "password.remove",
 ];
 
 /// The user's recent security events, newest first.
@@ -252,4 +255,61 @@ pub async fn recent_events(
         .0
         .recent_for_user(user_id, SECURITY_EVENTS, 20)
         .await?)
+}
+
+/// Whether the user has a password.
+pub async fn has_password(auth: &Authenticator, user_id: &str) -> CredentialResult<bool> {
+    Ok(auth.passwords.get(user_id).await?.is_some())
+}
+
+/// Sets or changes the user's password, under the policy (`password::check_policy`).
+pub async fn set_password(
+    auth: &Authenticator,
+    user_id: &str,
+    password: &str,
+    confirm: &str,
+    meta: &RequestMeta,
+) -> CredentialResult<Change> {
+    if !auth.passwords_on {
+        return Ok(Change::Refused(
+            "Passwords are turned off on this server.".into(),
+        ));
+    }
+    if password != confirm {
+        return Ok(Change::Refused("The two passwords differ.".into()));
+    }
+    if let Err(why) = super::password::check_policy(password) {
+        let mut c = why.chars();
+        let why = c
+            .next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str());
+        return Ok(Change::Refused(format!("{}.", why.unwrap_or_default())));
+    }
+    let had = has_password(auth, user_id).await?;
+    let phc = auth.hasher.hash(password).await?;
+    auth.passwords.set(user_id, &phc, auth.now()).await?;
+    let event = if had {
+        "password.change"
+    } else {
+        "password.set"
+    };
+    auth.record(event, Some(user_id.into()), "success", "", meta)
+        .await;
+    Ok(Change::Done)
+}
+
+/// Removes the user's password, unless it is their last way to sign in.
+pub async fn remove_password(
+    auth: &Authenticator,
+    user_id: &str,
+    meta: &RequestMeta,
+) -> CredentialResult<Change> {
+    if !auth.passwords.remove_unless_last(user_id).await? {
+        return Ok(Change::Refused(
+            "Add a passkey first: the password is your only way to sign in.".into(),
+        ));
+    }
+    auth.record("password.remove", Some(user_id.into()), "success", "", meta)
+        .await;
+    Ok(Change::Done)
 }

@@ -99,6 +99,8 @@ pub struct Authenticator {
     pub issuer: String,
     /// Seconds an emailed sign-in link works.
     pub magic_link_ttl: i64,
+    /// `auth.passwords = "optional"`.
+    pub passwords_on: bool,
 }
 
 /// The throttle keys of one sign-in attempt: the account it names and the client IP.

@@ -1,5 +1,8 @@
-//! Passwords: argon2id (OWASP minimum m=19456 KiB, t=2, p=1) on the blocking pool, behind a
-//! semaphore so a burst of sign-ins cannot starve the runtime or exhaust memory.
+//! Passwords: argon2id (by default OWASP's minimum m=19456 KiB, t=2, p=1; configurable, and a
+//! hash made with other parameters is made again at the next successful sign-in) on the blocking
+//! pool, behind a semaphore so a burst of sign-ins cannot starve the runtime or exhaust memory.
+//! The policy: 8 to 256 characters, no composition rules, not one of the 10,000 most common
+//! passwords, never truncated.
 
 use super::{Authenticated, Authenticator, CredentialError, CredentialResult};
 use crate::domain::{AuthMethod, RequestMeta};
@@ -11,12 +14,52 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
 
 pub const MIN_LENGTH: usize = 8;
-pub const MAX_LENGTH: usize = 1024;
+/// In characters.
+pub const MAX_LENGTH: usize = 256;
+/// Longest input verified at all (bytes): 256 characters of up to 4 bytes.
+const MAX_BYTES: usize = 4 * MAX_LENGTH;
 
-const M_COST: u32 = 19_456;
-const T_COST: u32 = 2;
-const P_COST: u32 = 1;
 const OUTPUT_LEN: usize = 32;
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl HashParams {
+    pub fn from_config(a: &crate::config::AuthSettings) -> Self {
+        Self {
+            memory_kib: a.password_memory_kib,
+            iterations: a.password_iterations,
+            parallelism: a.password_parallelism,
+        }
+    }
+}
+
+/// The most common passwords (lower case), loaded on first use.
+fn common() -> &'static std::collections::HashSet<&'static str> {
+    static LIST: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        include_str!("common_passwords.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect()
+    })
+}
 
 /// Argon2 working memory (19 MiB each), kept for reuse: allocating and freeing that much per
 /// sign-in makes glibc's heap grow by hundreds of megabytes under load.
@@ -29,6 +72,7 @@ pub struct Passwords {
     memory: Arc<Mutex<Vec<Memory>>>,
     /// Verified against when the user is unknown, so both paths cost the same.
     dummy: Arc<OnceCell<String>>,
+    params: HashParams,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -37,8 +81,8 @@ impl std::fmt::Debug for Passwords {
     }
 }
 
-fn params() -> anyhow::Result<Params> {
-    Params::new(M_COST, T_COST, P_COST, Some(OUTPUT_LEN))
+fn params(p: HashParams) -> anyhow::Result<Params> {
+    Params::new(p.memory_kib, p.iterations, p.parallelism, Some(OUTPUT_LEN))
         .map_err(|e| anyhow::anyhow!("argon2 params: {e}"))
 }
 
@@ -48,8 +92,11 @@ pub fn check_policy(password: &str) -> Result<(), String> {
     if n < MIN_LENGTH {
         return Err(format!("password must be at least {MIN_LENGTH} characters"));
     }
-    if password.len() > MAX_LENGTH {
-        return Err(format!("password must be at most {MAX_LENGTH} bytes"));
+    if n > MAX_LENGTH {
+        return Err(format!("password must be at most {MAX_LENGTH} characters"));
+    }
+    if common().contains(password.to_lowercase().as_str()) {
+        return Err("password is one of the most common passwords; choose another".into());
     }
     Ok(())
 }
@@ -61,16 +108,19 @@ fn fit(memory: &mut Memory, blocks: usize) {
 }
 
 /// An argon2id PHC string: `$argon2id$v=19$m=..,t=..,p=..$salt$hash`.
-fn hash_blocking(password: &[u8], memory: &mut Memory) -> anyhow::Result<String> {
+fn hash_blocking(password: &[u8], p: HashParams, memory: &mut Memory) -> anyhow::Result<String> {
     let salt = crate::crypto::random_bytes(16)?;
-    let params = params()?;
+    let params = params(p)?;
     fit(memory, params.block_count());
     let mut out = [0u8; OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into_with_memory(password, &salt, &mut out, &mut memory[..])
         .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     Ok(format!(
-        "$argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}${}${}",
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        p.memory_kib,
+        p.iterations,
+        p.parallelism,
         STANDARD_NO_PAD.encode(&salt),
         STANDARD_NO_PAD.encode(out)
     ))
@@ -107,11 +157,30 @@ fn verify_blocking(phc: &str, password: &[u8], memory: &mut Memory) -> bool {
 
 impl Passwords {
     pub fn new(concurrency: usize) -> Self {
+        Self::with_params(concurrency, HashParams::default())
+    }
+
+    pub fn with_params(concurrency: usize, params: HashParams) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             memory: Arc::new(Mutex::new(Vec::new())),
             dummy: Arc::new(OnceCell::new()),
+            params,
         }
+    }
+
+    /// Whether `phc` was made with other parameters than today's (or cannot be read).
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return true;
+        };
+        let Ok(p) = Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm.as_str() != "argon2id"
+            || p.m_cost() != self.params.memory_kib
+            || p.t_cost() != self.params.iterations
+            || p.p_cost() != self.params.parallelism
     }
 
     /// Runs `work` on the blocking pool with a permit and a reusable memory buffer.
@@ -139,14 +208,15 @@ impl Passwords {
 
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let password = password.as_bytes().to_vec();
-        self.with_memory(move |m| hash_blocking(&password, m))
+        let params = self.params;
+        self.with_memory(move |m| hash_blocking(&password, params, m))
             .await?
     }
 
     /// Checks `password` against `phc`; with no hash (unknown user, no password set) it checks a
     /// dummy hash and answers false, so timing does not tell the cases apart.
     pub async fn verify(&self, phc: Option<String>, password: &str) -> anyhow::Result<bool> {
-        if password.len() > MAX_LENGTH {
+        if password.len() > MAX_BYTES {
             return Ok(false);
         }
         let dummy = self
@@ -175,6 +245,11 @@ impl Authenticator {
     ) -> CredentialResult<Authenticated> {
         self.guard(AuthMethod::Pwd, &super::Attempt::new(username, meta), meta)
             .await?;
+        if !self.passwords_on {
+            self.refused(AuthMethod::Pwd, None, "passwords are off", meta)
+                .await;
+            return Err(CredentialError::Refused);
+        }
         let username = username.trim();
         let user = if username.is_empty() || username.len() > 256 {
             None
@@ -185,13 +260,29 @@ impl Authenticator {
             Some(u) => self.passwords.get(&u.id).await?,
             None => None,
         };
+        let stale = phc.as_deref().is_some_and(|p| self.hasher.needs_rehash(p));
         let password_ok = self.hasher.verify(phc, password).await?;
         match user {
-            Some(user) if password_ok && !user.disabled => Ok(Authenticated {
-                user,
-                amr: vec![AuthMethod::Pwd],
-                auth_time: self.now(),
-            }),
+            Some(user) if password_ok && !user.disabled => {
+                if stale {
+                    // Raised parameters reach each password at its next sign-in.
+                    let phc = self.hasher.hash(password).await?;
+                    self.passwords.set(&user.id, &phc, self.now()).await?;
+                    self.record(
+                        "password.rehash",
+                        Some(user.id.clone()),
+                        "success",
+                        "new parameters",
+                        meta,
+                    )
+                    .await;
+                }
+                Ok(Authenticated {
+                    user,
+                    amr: vec![AuthMethod::Pwd],
+                    auth_time: self.now(),
+                })
+            }
             user => {
                 let why = match (&user, password_ok) {
                     (None, _) => "unknown user",
@@ -221,17 +312,56 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_wants_8_to_256_characters_and_nothing_common() {
+        assert!(check_policy("short").is_err());
+        assert!(check_policy(&"x".repeat(257)).unwrap_err().contains("256"));
+        assert!(
+            check_policy(&"é".repeat(256)).is_ok(),
+            "characters, not bytes"
+        );
+        for common in ["password1", "Password1", "iloveyou", "12345678", "baseball"] {
+            assert!(
+                check_policy(common).unwrap_err().contains("common"),
+                "{common}"
+            );
+        }
+        assert!(check_policy("correct horse battery").is_ok());
+        assert!(super::common().len() >= 10_000);
+    }
+
+    #[tokio::test]
+    async fn a_hash_with_other_parameters_needs_a_rehash() {
+        let old = Passwords::new(1).hash("correct horse").await.unwrap();
+        let raised = Passwords::with_params(
+            1,
+            HashParams {
+                memory_kib: 32_768,
+                ..HashParams::default()
+            },
+        );
+        assert!(raised.needs_rehash(&old));
+        let new = raised.hash("correct horse").await.unwrap();
+        assert!(new.starts_with("$argon2id$v=19$m=32768,t=2,p=1$"), "{new}");
+        assert!(!raised.needs_rehash(&new));
+        assert!(raised.verify(Some(old), "correct horse").await.unwrap());
+    }
+
+    #[test]
     fn phc_strings_from_the_argon2_crate_verify_and_ours_parse() {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
         let mut memory = Vec::new();
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap())
-            .hash_password(b"pw-pw-pw-pw", &salt)
-            .unwrap()
-            .to_string();
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params(HashParams::default()).unwrap(),
+        )
+        .hash_password(b"pw-pw-pw-pw", &salt)
+        .unwrap()
+        .to_string();
         assert!(verify_blocking(&theirs, b"pw-pw-pw-pw", &mut memory));
         assert!(!verify_blocking(&theirs, b"pw-pw-pw-px", &mut memory));
-        let ours = hash_blocking(b"pw-pw-pw-pw", &mut memory).unwrap();
+        let ours = hash_blocking(b"pw-pw-pw-pw", HashParams::default(), &mut memory).unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
             Argon2::default()

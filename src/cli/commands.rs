@@ -76,7 +76,11 @@ async fn with_operator<T>(
     .await
     .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
     let mail = app::mail_for(config, &repos, clock.clone())?;
-    let operator = Operator::new(repos.clone(), clock, Passwords::new(1), Actor::Cli)
+    let hasher = Passwords::with_params(
+        1,
+        crate::auth::password::HashParams::from_config(&config.auth),
+    );
+    let operator = Operator::new(repos.clone(), clock, hasher, Actor::Cli)
         .with_mail(Arc::new(mail), &config.issuer);
     let result = f(&operator).await;
     repos.maintenance.close().await;

@@ -56,6 +56,14 @@ pub struct AuthSettings {
     /// Seconds a recovery link (for someone who lost every passkey) waits before it opens; the
     /// account's owner is told at once and can cancel meanwhile. 0 opens it at once.
     pub recovery_delay: u64,
+    /// `optional`: people may set a password on their account page and sign in with it;
+    /// `off`: no password field anywhere, and password sign-ins are refused.
+    pub passwords: String,
+    /// argon2id parameters for new password hashes; a password hashed with others is hashed
+    /// again at its next successful sign-in.
+    pub password_memory_kib: u32,
+    pub password_iterations: u32,
+    pub password_parallelism: u32,
 }
 
 impl Default for AuthSettings {
@@ -65,6 +73,10 @@ impl Default for AuthSettings {
             magic_links_per_address: 5,
             magic_links_per_ip: 30,
             recovery_delay: 86400,
+            passwords: "optional".into(),
+            password_memory_kib: 19_456,
+            password_iterations: 2,
+            password_parallelism: 1,
         }
     }
 }
@@ -233,12 +245,31 @@ impl EmailSettings {
 }
 
 impl AuthSettings {
+    pub fn passwords_on(&self) -> bool {
+        self.passwords == "optional"
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(60..=86400).contains(&self.magic_link_ttl) {
             return Err(err(
                 "auth.magic_link_ttl",
                 "must be between 60 seconds and a day",
             ));
+        }
+        if !matches!(self.passwords.as_str(), "optional" | "off") {
+            return Err(err("auth.passwords", "must be optional or off"));
+        }
+        if !(8192..=1_048_576).contains(&self.password_memory_kib) {
+            return Err(err(
+                "auth.password_memory_kib",
+                "must be between 8192 and 1048576 (8 MiB to 1 GiB)",
+            ));
+        }
+        if !(1..=10).contains(&self.password_iterations) {
+            return Err(err("auth.password_iterations", "must be between 1 and 10"));
+        }
+        if !(1..=16).contains(&self.password_parallelism) {
+            return Err(err("auth.password_parallelism", "must be between 1 and 16"));
         }
         if self.recovery_delay > 30 * 86400 {
             return Err(err(

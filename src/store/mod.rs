@@ -98,6 +98,9 @@ pub trait PasswordRepo: Send + Sync {
     /// The argon2id PHC string for the user, if they have a password.
     async fn get(&self, user_id: &str) -> StoreResult<Option<String>>;
     async fn set(&self, user_id: &str, phc: &str, now: UnixTime) -> StoreResult<()>;
+    /// Removes the user's password unless it is their last way to sign in (no passkey):
+    /// decided in the same write. False when refused (or there was none).
+    async fn remove_unless_last(&self, user_id: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]

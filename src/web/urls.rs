@@ -34,6 +34,8 @@ pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
 pub const ACCOUNT_EMAIL: &str = "/account/email";
 pub const ACCOUNT_EMAIL_VERIFY: &str = "/account/email/verify";
 pub const ACCOUNT_NOTICES: &str = "/account/notices";
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_PASSWORD_REMOVE: &str = "/account/password/remove";
 pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
 pub const ACCOUNT_PASSKEY_RENAME: &str = "/account/passkeys/rename";
 pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
@@ -73,6 +75,8 @@ pub const ALL: &[&str] = &[
     ACCOUNT_EMAIL,
     ACCOUNT_EMAIL_VERIFY,
     ACCOUNT_NOTICES,
+    ACCOUNT_PASSWORD,
+    ACCOUNT_PASSWORD_REMOVE,
     ACCOUNT_PASSKEY_OPTIONS,
     ACCOUNT_PASSKEYS,
     ACCOUNT_PASSKEY_RENAME,

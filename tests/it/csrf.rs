@@ -89,6 +89,8 @@ async fn every_browser_post_refuses_a_missing_or_wrong_csrf_token() {
         urls::ACCOUNT_EMAIL,
         urls::ACCOUNT_EMAIL_VERIFY,
         urls::ACCOUNT_NOTICES,
+        urls::ACCOUNT_PASSWORD,
+        urls::ACCOUNT_PASSWORD_REMOVE,
     ] {
         assert!(swept.contains(&form), "{form} not swept: {swept:?}");
     }

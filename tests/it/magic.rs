@@ -190,9 +190,12 @@ async fn two_clicks_at_once_give_one_session() {
         post(&app.issuer, &browser, &link, &form),
         post(&app.issuer, &browser, &link, &form)
     );
+    // One signs in. The other finds the link used (410) or, when the first has already moved
+    // the browser to a new session id, a form from the old session (403): never a second session.
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort();
-    assert_eq!(statuses, [303, 410]);
+    assert_eq!(statuses[0], 303, "{statuses:?}");
+    assert!(matches!(statuses[1], 403 | 410), "{statuses:?}");
     let alice = app
         .state
         .repos

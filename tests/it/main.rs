@@ -22,6 +22,7 @@ mod magic;
 mod mail;
 mod ops;
 mod passkeys;
+mod passwords;
 mod serve;
 mod sessions;
 mod signin;

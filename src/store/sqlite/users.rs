@@ -204,6 +204,24 @@ impl PasswordRepo for SqliteStore {
         })
         .await
     }
+
+    async fn remove_unless_last(&self, user_id: &str) -> StoreResult<bool> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "DELETE FROM passwords WHERE user_id = ?1 \
+                     AND EXISTS (SELECT 1 FROM passkeys WHERE user_id = ?1)",
+                )
+                .bind(&user_id)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route(urls::ACCOUNT_EMAIL, post(change_email))
         .route(urls::ACCOUNT_EMAIL_VERIFY, post(verify_email))
         .route(urls::ACCOUNT_NOTICES, post(notices))
+        .route(urls::ACCOUNT_PASSWORD, post(set_password))
+        .route(urls::ACCOUNT_PASSWORD_REMOVE, post(remove_password))
 }
 
 struct PasskeyRow {
@@ -64,6 +66,9 @@ struct AccountPage<'a> {
     email: &'a str,
     email_verified: bool,
     security_notices: bool,
+    /// Passwords are allowed here; and whether the user has one.
+    passwords_on: bool,
+    has_password: bool,
     passkeys_on: bool,
     passkeys: Vec<PasskeyRow>,
     sessions: Vec<SessionRow>,
@@ -98,6 +103,8 @@ fn notice(code: &str) -> Option<&'static str> {
             "We sent a link to the new address: your address changes when you open it."
         }
         "notices" => "Security notices updated.",
+        "password" => "Password saved.",
+        "password_removed" => "Password removed.",
         "recovered" => {
             "Your new passkey is added and you are signed in. Remove the passkeys you lost below."
         }
@@ -128,6 +135,9 @@ fn describe_event(event: &str, outcome: &str, detail: Option<&str>) -> String {
         "recovery.request" => "Account recovery asked for".into(),
         "recovery.cancel" => "Account recovery cancelled".into(),
         "recovery.complete" => "Account recovered with a new passkey".into(),
+        "password.set" => "Password set".into(),
+        "password.change" => "Password changed".into(),
+        "password.remove" => "Password removed".into(),
         "session.end" => "A session was signed out".into(),
         "session.end_all" => "Signed out everywhere".into(),
         "invitation.redeem" => "Account created".into(),
@@ -193,6 +203,8 @@ async fn render(
             email: user.email.as_deref().unwrap_or(""),
             email_verified: user.email_verified,
             security_notices: user.security_notices,
+            passwords_on: auth.passwords_on,
+            has_password: account::has_password(auth, &user.id).await?,
             passkeys_on: auth.webauthn.is_some(),
             passkeys,
             sessions,
@@ -401,4 +413,45 @@ async fn notices(
     let on = form.on.as_deref() == Some("yes");
     let change = crate::auth::email::set_notices(&state.auth, &current.user, on, &meta).await?;
     answer(&state, &session, &current, change, "notices").await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn set_password(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    current: CurrentUser,
+    CsrfForm { form, session }: CsrfForm<PasswordForm>,
+) -> AppResult<Response> {
+    if let Some(reauth) = needs_recent_sign_in(&state, &current) {
+        return Ok(reauth);
+    }
+    let change = account::set_password(
+        &state.auth,
+        &current.user.id,
+        &form.password,
+        &form.confirm,
+        &meta,
+    )
+    .await?;
+    answer(&state, &session, &current, change, "password").await
+}
+
+async fn remove_password(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    current: CurrentUser,
+    CsrfForm { session, .. }: CsrfForm<Empty>,
+) -> AppResult<Response> {
+    if let Some(reauth) = needs_recent_sign_in(&state, &current) {
+        return Ok(reauth);
+    }
+    let change = account::remove_password(&state.auth, &current.user.id, &meta).await?;
+    answer(&state, &session, &current, change, "password_removed").await
 }

@@ -51,6 +51,8 @@ struct SigninPage<'a> {
     passkeys: bool,
     /// The waiting request accepts only a passkey: the password form is not shown.
     passkey_only: bool,
+    /// Passwords are allowed on this server.
+    passwords: bool,
     /// The email form: the waiting application (if any) accepts sign-in links.
     magic_links: bool,
     /// Someone is signed in already (re-authentication or step-up).
@@ -159,6 +161,7 @@ async fn render(
             passkeys: state.auth.webauthn.is_some(),
             passkey_only: cx.passkey_only,
             magic_links: cx.magic_links,
+            passwords: state.auth.passwords_on,
             signed_in_as: cx.signed_in_as,
             needs_a_passkey: cx.needs_a_passkey,
         },
