@@ -292,7 +292,7 @@ pub async fn set_notices(
 /// `delay` seconds, and in the same message a link to cancel it. Limited like sign-in links; the
 /// same answer whatever the address.
 pub async fn request_recovery(
-    auth: &Authenticator,
+    auth: &std::sync::Arc<Authenticator>,
     email: &str,
     delay: i64,
     meta: &RequestMeta,
@@ -326,11 +326,37 @@ pub async fn request_recovery(
             return Ok(());
         }
     };
+    // The same work before the answer as for an unknown address: one read, one audit write;
+    // the link is made and queued after it.
+    auth.record(
+        "recovery.request",
+        Some(user.id.clone()),
+        "success",
+        "sent",
+        meta,
+    )
+    .await;
+    let (auth, meta) = (auth.clone(), meta.clone());
+    tokio::spawn(async move {
+        if let Err(e) = send_recovery(&auth, &user, &address, delay, &meta).await {
+            tracing::warn!(error = %e, "cannot send a recovery link");
+        }
+    });
+    Ok(())
+}
+
+async fn send_recovery(
+    auth: &Authenticator,
+    user: &User,
+    address: &str,
+    delay: i64,
+    meta: &RequestMeta,
+) -> CredentialResult<()> {
     let (t, secret) = token(
         auth,
-        &user,
+        user,
         EmailPurpose::Recovery,
-        &address,
+        address,
         delay,
         RECOVERY_TTL,
     )
@@ -359,11 +385,8 @@ pub async fn request_recovery(
     }
     .render()?;
     auth.mail
-        .queue(&address, message, "recovery", Some(&user.id))
+        .queue(address, message, "recovery", Some(&user.id))
         .await?;
-    let detail = format!("opens at {}", t.not_before);
-    auth.record("recovery.request", Some(user.id), "success", &detail, meta)
-        .await;
     Ok(())
 }
 

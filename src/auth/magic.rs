@@ -42,10 +42,10 @@ fn binding_hash(binding: &str) -> String {
 }
 
 /// Sends a sign-in link to `email` if it belongs to an active account; limited per address and
-/// per IP (a limited request is audited and sends nothing). Same answer, and one database write,
-/// whatever the case.
+/// per IP (a limited request is audited and sends nothing). Same answer, and the same work before
+/// it (one read, one audit write), whatever the case.
 pub async fn request(
-    auth: &Authenticator,
+    auth: &std::sync::Arc<Authenticator>,
     email: &str,
     binding: Option<&str>,
     request_id: Option<&str>,
@@ -85,14 +85,58 @@ pub async fn request(
             return Ok(Requested { binding });
         }
     };
+    // The answer must not take longer for a real account: the request is audited here, as for
+    // an unknown address, and the link made and queued after the answer.
+    auth.record(
+        "magic_link.request",
+        Some(user.id.clone()),
+        "success",
+        "sent",
+        meta,
+    )
+    .await;
+    let (auth, link_binding, request_id, meta) = (
+        auth.clone(),
+        binding.clone(),
+        request_id.map(str::to_owned),
+        meta.clone(),
+    );
+    tokio::spawn(async move {
+        let sent = send_link(
+            &auth,
+            &user,
+            &address,
+            &link_binding,
+            request_id,
+            app,
+            &meta,
+        )
+        .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "cannot send a sign-in link");
+        }
+    });
+    Ok(Requested { binding })
+}
+
+/// Makes the link and queues its message.
+async fn send_link(
+    auth: &Authenticator,
+    user: &User,
+    address: &str,
+    binding: &str,
+    request_id: Option<String>,
+    app: Option<String>,
+    meta: &RequestMeta,
+) -> CredentialResult<()> {
     let token = random_token()?;
     let now = auth.now();
     let link = MagicLink {
         id: crate::crypto::random_id()?,
         token_hash: token_hash(&token),
         user_id: user.id.clone(),
-        binding_hash: binding_hash(&binding),
-        request_id: request_id.map(str::to_owned),
+        binding_hash: binding_hash(binding),
+        request_id,
         code_hash: None,
         code_tries: 0,
         requested_ip: meta.ip.clone(),
@@ -115,11 +159,9 @@ pub async fn request(
     }
     .render()?;
     auth.mail
-        .queue(&address, message, "magic_link", Some(&user.id))
+        .queue(address, message, "magic_link", Some(&user.id))
         .await?;
-    auth.record("magic_link.request", Some(user.id), "success", "sent", meta)
-        .await;
-    Ok(Requested { binding })
+    Ok(())
 }
 
 /// A live link by its token, with its user (active).
