@@ -8,6 +8,7 @@ const crypto = require("node:crypto");
 const path = require("node:path");
 const assert = require("node:assert/strict");
 const { execFileSync } = require("node:child_process");
+const fs = require("node:fs");
 
 const base = process.env.KEYWAY_ISSUER;
 const out = process.env.E2E_SCREENSHOTS;
@@ -20,6 +21,28 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function keyway(args) {
   const stdout = execFileSync(process.env.E2E_BIN, ["--json", ...args], { encoding: "utf8" });
   return JSON.parse(stdout);
+}
+
+// The text part of the newest message in the file transport's directory, decoded.
+async function newestMail(count) {
+  const dir = process.env.E2E_MAIL_DIR;
+  for (let i = 0; i < 200; i += 1) {
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".eml")).sort() : [];
+    if (files.length >= count) {
+      const eml = fs.readFileSync(path.join(dir, files[files.length - 1]), "utf8").replace(/\r\n/g, "\n");
+      const start = eml.indexOf("Content-Type: text/plain");
+      const [headers, ...rest] = eml.slice(start).split("\n\n");
+      let body = rest.join("\n\n").split("\n--")[0];
+      if (/quoted-printable/i.test(headers)) {
+        body = body.replace(/=\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+      } else if (/base64/i.test(headers)) {
+        body = Buffer.from(body.replace(/\s/g, ""), "base64").toString("utf8");
+      }
+      return body;
+    }
+    await sleep(50);
+  }
+  throw new Error(`no message number ${count} in ${dir}`);
 }
 
 function step(text) {
@@ -251,7 +274,7 @@ async function main() {
     assert.ok(ada.requests.some((r) => r.includes("mode=username") && r.includes("username=ada")));
 
     step("a second person, invited from the command line, signs in the same way");
-    const invitation = keyway(["invite", "create", "--username", "bea", "--name", "Bea"]);
+    const invitation = keyway(["invite", "create", "--username", "bea", "--name", "Bea", "--email", "bea@example.com"]);
     const bea = await person(browser, "bea");
     await bea.page.goto(invitation.url, { waitUntil: "load" });
     await screenshots(bea.page, "invitation");
@@ -264,6 +287,48 @@ async function main() {
       await presence(bea, true);
       await Promise.all([bea.page.waitForNavigation({ waitUntil: "load" }), bea.page.click("#passkey-button")]);
     });
+
+    step("an emailed sign-in link, opened in the browser that asked for it");
+    await signOut(bea);
+    {
+      const { verifier, challenge } = pkce();
+      const landed = rp.next();
+      await bea.page.goto(authorizeUrl(client, rp, challenge), { waitUntil: "load" });
+      await presence(bea, false);
+      await bea.page.type("#email", "bea@example.com");
+      await clickAndWait(bea.page, "form.email-link button[type=submit]");
+      await screenshots(bea.page, "check-your-email");
+      const text = await newestMail(1);
+      const link = text.match(/http:\/\/localhost:\d+\/signin\/email\/[A-Za-z0-9_-]+/)[0];
+      await bea.page.goto(link, { waitUntil: "load" });
+      await screenshots(bea.page, "email-link-same-browser");
+      await clickAndWait(bea.page, "form[action^='/signin/email/'] button[type=submit]");
+      const params = await landed;
+      const claims = await idClaims(client, rp, params.get("code"), verifier);
+      assert.deepEqual(claims.amr, ["email"]);
+    }
+
+    step("an emailed sign-in link opened on another device gives a code for the first");
+    await signOut(bea);
+    {
+      const { verifier, challenge } = pkce();
+      const landed = rp.next();
+      await bea.page.goto(authorizeUrl(client, rp, challenge), { waitUntil: "load" });
+      await bea.page.type("#email", "bea@example.com");
+      await clickAndWait(bea.page, "form.email-link button[type=submit]");
+      const text = await newestMail(2);
+      const link = text.match(/http:\/\/localhost:\d+\/signin\/email\/[A-Za-z0-9_-]+/)[0];
+      const phone = await person(browser, "phone");
+      await phone.page.goto(link, { waitUntil: "load" });
+      await screenshots(phone.page, "email-link-other-device");
+      const code = (await phone.page.$eval(".code", (e) => e.textContent)).replace(/\D/g, "");
+      assert.equal(code.length, 6);
+      await bea.page.type("#code", code);
+      await clickAndWait(bea.page, "form[action='/signin/email/code'] button[type=submit]");
+      const params = await landed;
+      const claims = await idClaims(client, rp, params.get("code"), verifier);
+      assert.deepEqual(claims.amr, ["otp"]);
+    }
 
     step("the administrator adds a second passkey on another device, then removes it");
     // The first device would refuse (its credential is excluded): the second one registers.
