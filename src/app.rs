@@ -144,12 +144,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .into();
     let audit = Auditor(repos.audit.clone());
     let mail = Arc::new(mail_for(&config, &repos, clock.clone())?);
-    if mail.transport_name() == "log"
-        && !crate::config::is_loopback_host(config.issuer_url.host_str().unwrap_or_default())
-    {
-        tracing::warn!(
-            "email.transport is \"log\": messages (sign-in links included) go to this log, not to anyone's inbox; set email.transport to smtp"
-        );
+    if let Some(line) = config.email_warning() {
+        tracing::warn!("{line}");
     }
     let throttles = Throttles::new(&config.throttle, &config.auth, &clock);
     let oidc = Provider {

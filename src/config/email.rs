@@ -377,4 +377,34 @@ mod tests {
             .unwrap();
         assert_eq!(email.from, "Keyway <keyway@id.example.com>");
     }
+
+    #[test]
+    fn the_log_transport_is_called_out_on_a_public_issuer() {
+        use crate::config::{Config, RawConfig};
+        let config = |issuer: &str, transport: &str| {
+            Config::validate(RawConfig {
+                issuer: issuer.into(),
+                email: EmailSettings {
+                    transport: transport.into(),
+                    ..EmailSettings::default()
+                },
+                ..RawConfig::default()
+            })
+            .unwrap()
+        };
+        let warning = config("https://id.example.com", "log")
+            .email_warning()
+            .unwrap();
+        assert!(warning.contains("email.transport") && !warning.contains('\n'));
+        assert!(
+            config("http://localhost:8080", "log")
+                .email_warning()
+                .is_none()
+        );
+        assert!(
+            config("https://id.example.com", "file")
+                .email_warning()
+                .is_none()
+        );
+    }
 }

@@ -433,6 +433,15 @@ impl Config {
         })
     }
 
+    /// The line logged at start when mail would not reach anyone: the development transport on
+    /// an issuer that is not loopback.
+    pub fn email_warning(&self) -> Option<&'static str> {
+        let host = self.issuer_url.host_str().unwrap_or_default();
+        (matches!(self.email.transport, MailTransport::Log) && !is_loopback_host(host)).then_some(
+            "email.transport is \"log\": messages (sign-in links included) go to this log, not to anyone's inbox; set email.transport to smtp",
+        )
+    }
+
     pub fn is_https(&self) -> bool {
         self.issuer_url.scheme() == "https"
     }
