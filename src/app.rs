@@ -128,8 +128,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     )
     .await
     .with_context(|| format!("database_url: cannot open {}", config.database_url))?;
+    ensure_admin_client(&repos, &config, clock.now()).await?;
     let sealing = keys::sealing_key(config.secret_key.as_deref(), &config.data_dir)?;
     let code_key = sealing.derive("keyway authorization codes v1")?;
+    let admin_key = sealing.derive("keyway admin cookies v1")?;
     let csrf_key = sealing.derive_mac("keyway csrf tokens v1")?;
     let keys = Keys::init(
         repos.keys.clone(),
@@ -201,10 +203,53 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         oidc: Arc::new(oidc),
         auth: Arc::new(auth),
+        admin_key,
         mail,
         throttles,
         discovery,
     }))
+}
+
+/// The admin UI's client, created when missing: public (PKCE), first-party, ES256 ID tokens, no
+/// sign-in links, its redirect URIs on the issuer.
+async fn ensure_admin_client(
+    repos: &crate::store::Repos,
+    config: &Config,
+    now: crate::clock::UnixTime,
+) -> anyhow::Result<()> {
+    use crate::domain::{GrantType, NewClient, SigningAlg};
+    use crate::web::admin::rp;
+    let callback = format!("{}{}", config.issuer, rp::CALLBACK);
+    match repos.clients.get(rp::CLIENT_ID).await? {
+        Some(c) if c.redirect_uris.contains(&callback) => return Ok(()),
+        Some(_) => {
+            tracing::warn!(
+                "the {} client's redirect URI is not on this issuer ({callback}): the admin UI cannot sign in; delete the client to have it made again",
+                rp::CLIENT_ID
+            );
+            return Ok(());
+        }
+        None => {}
+    }
+    let client = NewClient {
+        id: rp::CLIENT_ID.into(),
+        name: "Keyway admin".into(),
+        secret_hash: None,
+        redirect_uris: vec![callback],
+        post_logout_redirect_uris: vec![format!("{}{}", config.issuer, rp::SIGNED_OUT)],
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: vec!["openid".into(), "profile".into(), "groups".into()],
+        first_party: true,
+        id_token_alg: SigningAlg::ES256,
+        refresh_token_cap: crate::oidc::clients::DEFAULT_REFRESH_TOKEN_CAP,
+        refresh_always: false,
+        require_passkey: false,
+        allow_magic_link: false,
+    };
+    match repos.clients.create(&client, now).await {
+        Ok(_) | Err(crate::store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The outbox and transport of this configuration (a server sends; the CLI only queues). The

@@ -22,6 +22,8 @@ pub struct Shared {
     pub oidc: Arc<Provider>,
     /// The credential checks' inputs.
     pub auth: Arc<Authenticator>,
+    /// Seals the admin UI's cookies.
+    pub admin_key: crate::crypto::SealingKey,
     /// The outbox and its transport.
     pub mail: Arc<crate::mail::Mail>,
     /// The discovery document, rendered once.

@@ -81,6 +81,42 @@ impl Default for AuthSettings {
     }
 }
 
+/// `[admin]` as written: the management UI at /admin, a relying party of this very server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Where the admin UI reaches this server's token endpoint and JWKS when the public issuer
+    /// URL is not reachable from the server itself (behind a reverse proxy). Default: the
+    /// listen address, over http.
+    pub internal_url: Option<String>,
+}
+
+impl AdminSettings {
+    pub fn validate(&self, listen: std::net::SocketAddr) -> Result<url::Url, ConfigError> {
+        let text = match &self.internal_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let ip = match listen.ip() {
+                    std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+                    std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    ip => ip.to_string(),
+                };
+                format!("http://{ip}:{}", listen.port())
+            }
+        };
+        let url = url::Url::parse(&text)
+            .map_err(|e| err("admin.internal_url", format!("{text:?} is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+            return Err(err(
+                "admin.internal_url",
+                "must be an http(s) URL without a query",
+            ));
+        }
+        Ok(url)
+    }
+}
+
 /// How mail leaves, validated.
 #[derive(Clone)]
 pub enum MailTransport {

@@ -10,7 +10,9 @@ use url::Url;
 
 mod email;
 
-pub use email::{AuthSettings, Email, EmailSettings, MailTransport, SmtpSettings, SmtpTls};
+pub use email::{
+    AdminSettings, AuthSettings, Email, EmailSettings, MailTransport, SmtpSettings, SmtpTls,
+};
 
 /// Token, code and session lifetimes, in seconds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -163,6 +165,7 @@ pub struct RawConfig {
     pub trusted_proxies: Vec<String>,
     pub email: EmailSettings,
     pub auth: AuthSettings,
+    pub admin: AdminSettings,
 }
 
 impl Default for RawConfig {
@@ -185,6 +188,7 @@ impl Default for RawConfig {
             trusted_proxies: Vec::new(),
             email: EmailSettings::default(),
             auth: AuthSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -211,6 +215,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub email: Email,
     pub auth: AuthSettings,
+    /// Where the admin UI reaches this server (`admin.internal_url`), no trailing slash.
+    pub admin_internal_url: Url,
     /// `--init`: start afresh on an empty database even though data_dir holds a key file from
     /// an earlier start. Only from the command line.
     pub init: bool,
@@ -410,6 +416,7 @@ impl Config {
         }
         let email = raw.email.validate(host, &raw.data_dir)?;
         raw.auth.validate()?;
+        let admin_internal_url = raw.admin.validate(listen)?;
         Ok(Config {
             issuer,
             issuer_url,
@@ -429,6 +436,7 @@ impl Config {
             trusted_proxies,
             email,
             auth: raw.auth,
+            admin_internal_url,
             init: false,
         })
     }

@@ -20,6 +20,9 @@ pub use mail::OutboxMessage;
 pub use passkey::{MAX_PASSKEY_NAME, PasskeyUse, StoredPasskey, clean_passkey_name};
 pub use user::{Address, NewUser, Profile, User};
 
+/// The built-in group of administrators, in the `groups` claim: a reserved group name.
+pub const ADMIN_GROUP: &str = "admin";
+
 /// Scopes Keyway understands. Others in a request are ignored (RFC 6749 §3.3 lets us narrow).
 pub const OIDC_SCOPES: [&str; 7] = [
     "openid",

@@ -146,7 +146,15 @@ pub fn values<'a>(
                 .as_ref()
                 .filter(|a| !a.is_empty())
                 .and_then(|a| serde_json::to_value(a).ok()),
-            "groups" => Some(json!(groups)),
+            "groups" => {
+                // Administrators are members of the built-in group `admin` (a reserved name).
+                let mut all = groups.to_vec();
+                if user.is_admin && !all.iter().any(|g| g == crate::domain::ADMIN_GROUP) {
+                    all.push(crate::domain::ADMIN_GROUP.into());
+                    all.sort();
+                }
+                Some(json!(all))
+            }
             _ => None,
         };
         if let Some(v) = v {

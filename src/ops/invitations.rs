@@ -67,6 +67,16 @@ impl Operator {
                 "group {g:?} must be 1 to 64 characters"
             )));
         }
+        if req
+            .groups
+            .iter()
+            .any(|g| g.trim().eq_ignore_ascii_case(crate::domain::ADMIN_GROUP))
+        {
+            return Err(OpsError::Invalid(format!(
+                "group {:?} is reserved for administrators: use --admin",
+                crate::domain::ADMIN_GROUP
+            )));
+        }
         let now = self.now();
         let token = crate::crypto::random_token()?;
         let invitation = Invitation {

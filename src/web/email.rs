@@ -44,6 +44,10 @@ impl MessagePage<'_> {
     fn respond(&self, status: StatusCode) -> Response {
         pages::render(status, self)
     }
+
+    pub fn render_page(&self, status: StatusCode) -> Response {
+        self.respond(status)
+    }
 }
 
 fn gone() -> AppError {

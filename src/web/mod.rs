@@ -1,6 +1,7 @@
 //! The HTTP layer: axum routers by feature, assembled with the cross-cutting layers.
 
 pub mod account;
+pub mod admin;
 pub mod email;
 pub mod error;
 pub mod extract;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(invite::router())
         .merge(email::router())
+        .merge(admin::router())
         .layer(sessions);
     Router::new()
         .merge(oidc::api_router())

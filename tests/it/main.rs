@@ -8,6 +8,7 @@ mod rp;
 mod webauthn;
 
 mod account;
+mod admin;
 mod authorize;
 mod claims;
 mod cli;

@@ -1,0 +1,334 @@
+//! The management UI at /admin: a relying party of this very server (see `rp`), with its own
+//! session cookie. Every page needs an administrator: anyone else is sent to sign in, and a
+//! signed-in non-administrator gets a 403 page.
+
+mod cookie;
+pub mod rp;
+
+use crate::auth::session;
+use crate::state::AppState;
+use crate::web::error::{AppError, AppResult};
+use crate::web::extract::CsrfForm;
+use crate::web::{found, pages, see_other};
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rp::{AdminSession, LoginState};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+const SESSION_COOKIE: &str = "keyway_admin";
+const LOGIN_COOKIE: &str = "keyway_admin_login";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(dashboard))
+        .route("/admin/login", get(login))
+        .route(rp::CALLBACK, get(callback))
+        .route("/admin/logout", post(logout))
+        .route(rp::SIGNED_OUT, get(signed_out))
+}
+
+/// An administrator signed in to the admin UI: the session the relying party keeps, checked
+/// against the account as it is now (disabled or demoted administrators are out at once).
+pub struct Admin {
+    pub session: AdminSession,
+    pub user: crate::domain::User,
+}
+
+pub enum NotAdmin {
+    /// To sign in, then back to this path.
+    SignIn(String),
+    Forbidden,
+    Error(AppError),
+}
+
+impl IntoResponse for NotAdmin {
+    fn into_response(self) -> Response {
+        match self {
+            NotAdmin::SignIn(next) => {
+                let q = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", &next)
+                    .finish();
+                see_other(&format!("/admin/login?{q}"))
+            }
+            NotAdmin::Forbidden => AppError::page(
+                StatusCode::FORBIDDEN,
+                "Administrators only",
+                "You are signed in, but this account is not an administrator of Keyway.",
+            )
+            .into_response(),
+            NotAdmin::Error(e) => e.into_response(),
+        }
+    }
+}
+
+fn session_of(state: &AppState, headers: &HeaderMap) -> Option<AdminSession> {
+    let name = cookie::name(SESSION_COOKIE, state.config.is_https());
+    let s: AdminSession = cookie::open(&state.admin_key, &name, &cookie::read(headers, &name)?)?;
+    (s.expires_at > state.now()).then_some(s)
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = NotAdmin;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, NotAdmin> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/admin".to_owned(), |p| p.to_string());
+        let back = if parts.method == axum::http::Method::GET {
+            path
+        } else {
+            "/admin".to_owned()
+        };
+        let Some(session) = session_of(state, &parts.headers) else {
+            return Err(NotAdmin::SignIn(back));
+        };
+        let user = state
+            .repos
+            .users
+            .by_id(&session.sub)
+            .await
+            .map_err(|e| NotAdmin::Error(e.into()))?;
+        match user {
+            Some(u)
+                if !u.disabled
+                    && u.is_admin
+                    && session
+                        .groups
+                        .iter()
+                        .any(|g| g == crate::domain::ADMIN_GROUP) =>
+            {
+                Ok(Admin { session, user: u })
+            }
+            Some(u) if !u.disabled => Err(NotAdmin::Forbidden),
+            _ => Err(NotAdmin::SignIn(back)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+    /// Ask for a fresh sign-in (dangerous actions).
+    #[serde(default)]
+    fresh: Option<String>,
+}
+
+/// Only admin paths: never somewhere else.
+fn admin_path(next: &str) -> String {
+    if next.starts_with("/admin") && !next.starts_with("/admin/login") && !next.contains("//") {
+        next.to_owned()
+    } else {
+        "/admin".to_owned()
+    }
+}
+
+async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> AppResult<Response> {
+    let max_age = q.fresh.as_ref().map(|_| 0);
+    let (url, pending) = rp::login(&state, &admin_path(&q.next), max_age)
+        .await
+        .map_err(|e| AppError::Internal(e.context("admin sign-in")))?;
+    let name = cookie::name(LOGIN_COOKIE, state.config.is_https());
+    let value = cookie::seal(&state.admin_key, &name, &pending)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("cannot seal the login state")))?;
+    let mut res = found(&url);
+    cookie::set(&mut res, &name, &value, 600, state.config.is_https());
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> AppResult<Response> {
+    let https = state.config.is_https();
+    let login_name = cookie::name(LOGIN_COOKIE, https);
+    let pending: Option<LoginState> = cookie::read(&headers, &login_name)
+        .and_then(|v| cookie::open(&state.admin_key, &login_name, &v))
+        .filter(|p: &LoginState| p.expires_at > state.now());
+    let failed = |why: String| {
+        AppError::page(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign in to the admin UI",
+            why,
+        )
+    };
+    let Some(pending) = pending else {
+        return Err(failed(
+            "This sign-in started too long ago or in another browser. Start again from /admin."
+                .into(),
+        ));
+    };
+    if q.state.as_deref() != Some(pending.state.as_str()) {
+        return Err(failed(
+            "The answer does not belong to this sign-in. Start again from /admin.".into(),
+        ));
+    }
+    if let Some(e) = q.error {
+        let why = q.error_description.unwrap_or(e);
+        return Err(failed(format!("Keyway answered: {why}.")));
+    }
+    let next = pending.next.clone();
+    let code = q.code.unwrap_or_default();
+    let session = match rp::finish(&state, pending, &code)
+        .await
+        .map_err(|e| AppError::Internal(e.context("admin sign-in")))?
+    {
+        Ok(s) => s,
+        Err(why) => return Err(failed(format!("The sign-in could not be verified: {why}."))),
+    };
+    let name = cookie::name(SESSION_COOKIE, https);
+    let value = cookie::seal(&state.admin_key, &name, &session)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("cannot seal the admin session")))?;
+    let mut res = see_other(&admin_path(&next));
+    cookie::set(&mut res, &name, &value, rp::SESSION_TTL, https);
+    cookie::set(&mut res, &login_name, "", 0, https);
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+/// Out of the admin UI, and through Keyway's end_session endpoint with the ID token as hint.
+async fn logout(
+    State(state): State<AppState>,
+    admin: Admin,
+    CsrfForm { .. }: CsrfForm<Empty>,
+) -> AppResult<Response> {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token_hint", &admin.session.id_token)
+        .append_pair(
+            "post_logout_redirect_uri",
+            &format!("{}{}", state.config.issuer, rp::SIGNED_OUT),
+        )
+        .finish();
+    let mut res = see_other(&format!("{}?{q}", crate::web::urls::END_SESSION));
+    let https = state.config.is_https();
+    cookie::set(&mut res, &cookie::name(SESSION_COOKIE, https), "", 0, https);
+    Ok(res)
+}
+
+async fn signed_out(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+    let csrf = session::csrf_token(&session, &state.auth).await?;
+    Ok(crate::web::email::MessagePage {
+        title: "Signed out of the admin UI",
+        paragraphs: vec!["You are signed out.".into()],
+        csrf: &csrf,
+        action: None,
+        button: "",
+        secondary: false,
+        link: Some(("/admin", "Sign in again")),
+    }
+    .render_page(StatusCode::OK))
+}
+
+struct Count {
+    label: &'static str,
+    value: usize,
+}
+
+struct EventRow {
+    at: String,
+    event: String,
+    outcome: String,
+    who: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct Dashboard<'a> {
+    csrf: &'a str,
+    name: &'a str,
+    counts: Vec<Count>,
+    warnings: Vec<String>,
+    events: Vec<EventRow>,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    session: Session,
+    admin: Admin,
+) -> AppResult<Response> {
+    let repos = &state.repos;
+    let users = repos.users.list().await?;
+    let now = state.now();
+    let pending = repos
+        .invitations
+        .list()
+        .await?
+        .iter()
+        .filter(|i| i.status(now) == crate::domain::InvitationStatus::Pending)
+        .count();
+    let counts = vec![
+        Count {
+            label: "People",
+            value: users.len(),
+        },
+        Count {
+            label: "Applications",
+            value: repos.clients.list().await?.len(),
+        },
+        Count {
+            label: "Pending invitations",
+            value: pending,
+        },
+        Count {
+            label: "Messages waiting",
+            value: state.mail.depth().await? as usize,
+        },
+    ];
+    let mut warnings = Vec::new();
+    if let Some(w) = state.config.email_warning() {
+        warnings.push(w.to_owned());
+    }
+    if repos.users.count_active_admins().await? < 2 {
+        warnings.push("There is one administrator: invite a second, so that losing one account does not lock everyone out.".into());
+    }
+    let names: std::collections::HashMap<&str, &str> = users
+        .iter()
+        .map(|u| (u.id.as_str(), u.username.as_str()))
+        .collect();
+    let events = repos
+        .audit
+        .recent(15)
+        .await?
+        .into_iter()
+        .map(|e| EventRow {
+            at: pages::when(e.at),
+            who: e
+                .user_id
+                .as_deref()
+                .and_then(|id| names.get(id).copied())
+                .unwrap_or("")
+                .to_owned(),
+            event: e.event,
+            outcome: e.outcome,
+        })
+        .collect();
+    let csrf = session::csrf_token(&session, &state.auth).await?;
+    Ok(pages::render(
+        StatusCode::OK,
+        &Dashboard {
+            csrf: &csrf,
+            name: &admin.user.username,
+            counts,
+            warnings,
+            events,
+        },
+    ))
+}
