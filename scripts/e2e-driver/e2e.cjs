@@ -273,6 +273,12 @@ async function main() {
     });
     assert.ok(ada.requests.some((r) => r.includes("mode=username") && r.includes("username=ada")));
 
+    step("the administrator opens the admin UI, which signs in through Keyway");
+    await ada.page.goto(`${base}/admin`, { waitUntil: "load" });
+    assert.equal(new URL(ada.page.url()).pathname, "/admin");
+    assert.ok((await ada.page.content()).includes("Dashboard"));
+    await screenshots(ada.page, "admin-dashboard");
+
     step("a second person, invited from the command line, signs in the same way");
     const invitation = keyway(["invite", "create", "--username", "bea", "--name", "Bea", "--email", "bea@example.com"]);
     const bea = await person(browser, "bea");
