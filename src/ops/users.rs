@@ -62,8 +62,22 @@ impl Operator {
             .ok_or_else(|| OpsError::NotFound(format!("user {username:?}")))
     }
 
-    /// Disables a user: they can no longer sign in, and their sessions and tokens stop working
-    /// on the next request. The last active administrator cannot be disabled.
+    /// Lets a disabled user sign in again.
+    pub async fn enable_user(&self, username: &str) -> OpsResult<User> {
+        let user = self.user_by_name(username).await?;
+        self.repos
+            .users
+            .set_disabled(&user.id, false, self.now())
+            .await?;
+        self.record("user.enable", Some(&user.id), None).await;
+        Ok(User {
+            disabled: false,
+            ..user
+        })
+    }
+
+    /// Disables a user: they can no longer sign in, their sessions end and their grants (refresh
+    /// and access tokens) are revoked at once. The last active administrator cannot be disabled.
     pub async fn disable_user(&self, username: &str) -> OpsResult<User> {
         let user = self.user_by_name(username).await?;
         if user.is_admin && !user.disabled && self.repos.users.count_active_admins().await? <= 1 {
@@ -74,6 +88,11 @@ impl Operator {
         self.repos
             .users
             .set_disabled(&user.id, true, self.now())
+            .await?;
+        self.repos.sessions.delete_all_for_user(&user.id).await?;
+        self.repos
+            .tokens
+            .revoke_user_grants(&user.id, self.now())
             .await?;
         self.record("user.disable", Some(&user.id), None).await;
         Ok(self.repos.users.by_id(&user.id).await?.unwrap_or(User {

@@ -205,3 +205,208 @@ async fn the_admin_client_takes_no_sign_in_links() {
         "{page}"
     );
 }
+
+/// Signs `browser` in to /admin; returns the dashboard page.
+async fn admin_page(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+    let (res, hops) = follow(app, browser, path).await;
+    assert_eq!(res.status(), 200, "{path}: {hops:?}");
+    res.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_manages_people_and_invitations() {
+    let app = TestApp::spawn().await;
+    let admin = person(&app, "ada", true).await;
+    let bob = app.user("bob").await;
+    let client = app.client().await;
+    let bobs = http_client();
+    let (code, verifier) = app.code_for(&bobs, &client, "bob", "").await;
+    let tokens: serde_json::Value = app
+        .exchange(&client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // The list, and a search.
+    let page = admin_page(&app, &admin, "/admin/users").await;
+    assert!(
+        page.contains("<strong>ada</strong>") && page.contains("<strong>bob</strong>"),
+        "{page}"
+    );
+    let page = admin_page(&app, &admin, "/admin/users?q=BO").await;
+    assert!(!page.contains("<strong>ada</strong>") && page.contains("<strong>bob</strong>"));
+    // Bob's page, and disabling him: his refresh token fails at once, his session ends.
+    let path = format!("/admin/users/{}", bob.id);
+    let page = admin_page(&app, &admin, &path).await;
+    assert!(
+        page.contains("Sessions") && page.contains("Disable"),
+        "{page}"
+    );
+    let csrf = crate::helpers::hidden(&page, "csrf");
+    let res = admin
+        .post(app.url(&format!("{path}/disable")))
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), path);
+    assert_eq!(app.refresh(&client, &refresh).await.status(), 400);
+    let sessions = app
+        .state
+        .repos
+        .sessions
+        .list_for_user(&bob.id, app.clock_now())
+        .await
+        .unwrap();
+    assert!(sessions.is_empty());
+    let audit = app.state.repos.audit.recent(20).await.unwrap();
+    let disabled = audit.iter().find(|e| e.event == "user.disable").unwrap();
+    let ada = app
+        .state
+        .repos
+        .users
+        .by_username("ada")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        disabled.detail.as_deref().unwrap().contains(&ada.id),
+        "{disabled:?}"
+    );
+    let res = admin
+        .post(app.url(&format!("{path}/enable")))
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), path);
+    // The last administrator cannot be disabled.
+    let res = admin
+        .post(app.url(&format!("/admin/users/{}/disable", ada.id)))
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("last active administrator")
+    );
+    // An invitation: made, its link shown once and working, then revoked.
+    let res = admin
+        .post(app.url("/admin/invitations"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "cleo@example.com"),
+            ("groups", "staff, ops"),
+            ("hours", "24"),
+            ("uses", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let page = res.text().await.unwrap();
+    let marker = "id=\"invitation-link\">";
+    let at = page.find(marker).unwrap() + marker.len();
+    let link = page[at..].split('<').next().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/invite/", app.issuer)),
+        "{link}"
+    );
+    assert_eq!(http_client().get(&link).send().await.unwrap().status(), 200);
+    let invitation = app.state.repos.invitations.list().await.unwrap().remove(0);
+    assert_eq!(invitation.groups, ["staff", "ops"]);
+    let res = admin
+        .post(app.url(&format!("/admin/invitations/{}/revoke", invitation.id)))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/invitations");
+    assert_eq!(http_client().get(&link).send().await.unwrap().status(), 410);
+    // The reserved group name is refused with words.
+    let res = admin
+        .post(app.url("/admin/invitations"))
+        .form(&[("csrf", csrf.as_str()), ("groups", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("reserved"));
+}
+
+/// Every admin route, GET and POST: anonymous → sign in, signed-in non-admin → 403, an admin
+/// without a valid CSRF token → 403, and ids seen by an admin are no use to anyone else.
+#[tokio::test]
+async fn the_admin_authorization_sweep() {
+    let app = TestApp::spawn().await;
+    let admin = person(&app, "ada", true).await;
+    let bob = person(&app, "bob", false).await;
+    admin_page(&app, &admin, "/admin").await;
+    let (res, _) = follow(&app, &bob, "/admin").await;
+    assert_eq!(res.status(), 403);
+    let bob_id = app
+        .state
+        .repos
+        .users
+        .by_username("bob")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let gets = [
+        "/admin".to_owned(),
+        "/admin/users".into(),
+        format!("/admin/users/{bob_id}"),
+        "/admin/invitations".into(),
+    ];
+    let posts = [
+        "/admin/logout".to_owned(),
+        format!("/admin/users/{bob_id}/disable"),
+        format!("/admin/users/{bob_id}/enable"),
+        format!("/admin/users/{bob_id}/sessions/end"),
+        format!("/admin/users/{bob_id}/passkeys/remove"),
+        "/admin/invitations".into(),
+        "/admin/invitations/some-id/revoke".into(),
+    ];
+    let anonymous = http_client();
+    for path in &gets {
+        let res = anonymous.get(app.url(path)).send().await.unwrap();
+        assert!(location(&res).starts_with("/admin/login"), "GET {path}");
+        assert_eq!(
+            bob.get(app.url(path)).send().await.unwrap().status(),
+            403,
+            "GET {path}"
+        );
+    }
+    for path in &posts {
+        let res = anonymous
+            .post(app.url(path))
+            .form(&[("csrf", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&res).starts_with("/admin/login"), "POST {path}");
+        let res = bob
+            .post(app.url(path))
+            .form(&[("csrf", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "POST {path}");
+        let res = admin
+            .post(app.url(path))
+            .form(&[("key", "x"), ("passkey", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "POST {path} without a CSRF token");
+    }
+    // Bob is still enabled: none of that did anything.
+    let bob_now = app.state.repos.users.by_id(&bob_id).await.unwrap().unwrap();
+    assert!(!bob_now.disabled);
+}

@@ -3,7 +3,9 @@
 //! signed-in non-administrator gets a 403 page.
 
 mod cookie;
+mod invitations;
 pub mod rp;
+mod users;
 
 use crate::auth::session;
 use crate::state::AppState;
@@ -31,6 +33,21 @@ pub fn router() -> Router<AppState> {
         .route(rp::CALLBACK, get(callback))
         .route("/admin/logout", post(logout))
         .route(rp::SIGNED_OUT, get(signed_out))
+        .merge(users::router())
+        .merge(invitations::router())
+}
+
+/// The operator actions, performed by this administrator (audited as such).
+pub fn operator(state: &AppState, admin: &Admin) -> crate::ops::Operator {
+    crate::ops::Operator::new(
+        state.repos.clone(),
+        state.clock.clone(),
+        state.auth.hasher.clone(),
+        crate::ops::Actor::Admin {
+            user_id: admin.user.id.clone(),
+        },
+    )
+    .with_mail(state.mail.clone(), &state.config.issuer)
 }
 
 /// An administrator signed in to the admin UI: the session the relying party keeps, checked

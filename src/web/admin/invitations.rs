@@ -1,0 +1,179 @@
+//! Invitations: list with status, create (the link is shown once, or emailed), revoke.
+
+use super::{Admin, operator};
+use crate::auth::session;
+use crate::ops::{CreateInvitation, OpsError};
+use crate::state::AppState;
+use crate::web::error::{AppError, AppResult};
+use crate::web::extract::CsrfForm;
+use crate::web::{pages, see_other};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/invitations", get(list).post(create))
+        .route("/admin/invitations/{id}/revoke", post(revoke))
+}
+
+struct Row {
+    id: String,
+    who: String,
+    status: &'static str,
+    uses_left: u32,
+    expires: String,
+    admin: bool,
+    pending: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/invitations.html")]
+struct ListPage<'a> {
+    csrf: &'a str,
+    name: &'a str,
+    rows: Vec<Row>,
+    /// The link of the invitation just made: shown once.
+    created: Option<String>,
+    error: Option<&'a str>,
+}
+
+async fn render(
+    state: &AppState,
+    session: &Session,
+    admin: &Admin,
+    created: Option<String>,
+    error: Option<&str>,
+) -> AppResult<Response> {
+    let now = state.now();
+    let rows = state
+        .repos
+        .invitations
+        .list()
+        .await?
+        .into_iter()
+        .map(|i| {
+            let status = i.status(now);
+            Row {
+                who: i
+                    .email
+                    .clone()
+                    .or(i.username.clone())
+                    .unwrap_or_else(|| "anyone with the link".into()),
+                status: status.as_str(),
+                uses_left: i.uses_left(),
+                expires: pages::when(i.expires_at),
+                admin: i.is_admin,
+                pending: status == crate::domain::InvitationStatus::Pending,
+                id: i.id,
+            }
+        })
+        .collect();
+    let csrf = session::csrf_token(session, &state.auth).await?;
+    let status = if created.is_some() {
+        StatusCode::CREATED
+    } else {
+        pages::status_for(error)
+    };
+    Ok(pages::render(
+        status,
+        &ListPage {
+            csrf: &csrf,
+            name: &admin.user.username,
+            rows,
+            created,
+            error,
+        },
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    admin: Admin,
+) -> AppResult<Response> {
+    render(&state, &session, &admin, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    /// Comma-separated group names.
+    #[serde(default)]
+    groups: String,
+    #[serde(default)]
+    admin: Option<String>,
+    #[serde(default)]
+    send: Option<String>,
+    #[serde(default = "default_hours")]
+    hours: i64,
+    #[serde(default = "default_uses")]
+    uses: u32,
+}
+
+fn default_hours() -> i64 {
+    72
+}
+
+fn default_uses() -> u32 {
+    1
+}
+
+fn blank_none(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    CsrfForm { form, session }: CsrfForm<CreateForm>,
+) -> AppResult<Response> {
+    let req = CreateInvitation {
+        username: blank_none(&form.username),
+        email: blank_none(&form.email),
+        name: blank_none(&form.name),
+        groups: form.groups.split(',').filter_map(blank_none).collect(),
+        is_admin: form.admin.is_some(),
+        expires_in: form.hours.saturating_mul(3600),
+        uses: form.uses,
+        send: form.send.is_some(),
+    };
+    match operator(&state, &admin).create_invitation(req).await {
+        Ok((_, token)) => {
+            let link = crate::ops::invitation_url(&state.config.issuer, &token);
+            render(&state, &session, &admin, Some(link), None).await
+        }
+        Err(OpsError::Invalid(why)) | Err(OpsError::Refused(why)) => {
+            let why = format!("{why}.");
+            render(&state, &session, &admin, None, Some(&why)).await
+        }
+        Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+async fn revoke(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    CsrfForm { .. }: CsrfForm<Empty>,
+) -> AppResult<Response> {
+    match operator(&state, &admin).revoke_invitation(&id).await {
+        Ok(_) => Ok(see_other("/admin/invitations")),
+        Err(OpsError::NotFound(_)) => Err(AppError::not_found()),
+        Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
+    }
+}
