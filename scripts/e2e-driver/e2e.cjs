@@ -278,6 +278,16 @@ async function main() {
     assert.equal(new URL(ada.page.url()).pathname, "/admin");
     assert.ok((await ada.page.content()).includes("Dashboard"));
     await screenshots(ada.page, "admin-dashboard");
+    await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/invitations']");
+    await ada.page.type("#inv-email", "cleo@example.com");
+    await ada.page.type("#inv-groups", "staff");
+    await clickAndWait(ada.page, "form[action='/admin/invitations'] button[type=submit]");
+    assert.ok((await ada.page.$eval("#invitation-link", (e) => e.textContent)).includes("/invite/"));
+    await screenshots(ada.page, "admin-invitations");
+    await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/users']");
+    await screenshots(ada.page, "admin-people");
+    await clickAndWait(ada.page, "#people a");
+    await screenshots(ada.page, "admin-person");
 
     step("a second person, invited from the command line, signs in the same way");
     const invitation = keyway(["invite", "create", "--username", "bea", "--name", "Bea", "--email", "bea@example.com"]);
