@@ -324,6 +324,12 @@ async fn maintenance_loop(state: AppState) {
             tracing::warn!(error = %e, "cannot delete retired keys");
         }
         state.throttles.prune();
+        let keep = i64::from(state.config.audit.retention_days) * 86400;
+        match state.repos.audit.purge_before(now - keep).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "purged old audit events"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit purge failed"),
+        }
         if let Err(e) = state.keys().reload(now).await {
             tracing::warn!(error = format!("{e:#}"), "cannot reload keys");
         }

@@ -117,6 +117,34 @@ impl AdminSettings {
     }
 }
 
+/// `[audit]` as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Days audit events are kept; older ones are purged in the background.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 180,
+        }
+    }
+}
+
+impl AuditSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err(err(
+                "audit.retention_days",
+                "must be between 1 and 3650 days",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How mail leaves, validated.
 #[derive(Clone)]
 pub enum MailTransport {

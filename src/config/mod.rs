@@ -11,7 +11,8 @@ use url::Url;
 mod email;
 
 pub use email::{
-    AdminSettings, AuthSettings, Email, EmailSettings, MailTransport, SmtpSettings, SmtpTls,
+    AdminSettings, AuditSettings, AuthSettings, Email, EmailSettings, MailTransport, SmtpSettings,
+    SmtpTls,
 };
 
 /// Token, code and session lifetimes, in seconds.
@@ -166,6 +167,7 @@ pub struct RawConfig {
     pub email: EmailSettings,
     pub auth: AuthSettings,
     pub admin: AdminSettings,
+    pub audit: AuditSettings,
 }
 
 impl Default for RawConfig {
@@ -189,6 +191,7 @@ impl Default for RawConfig {
             email: EmailSettings::default(),
             auth: AuthSettings::default(),
             admin: AdminSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -217,6 +220,7 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Where the admin UI reaches this server (`admin.internal_url`), no trailing slash.
     pub admin_internal_url: Url,
+    pub audit: AuditSettings,
     /// `--init`: start afresh on an empty database even though data_dir holds a key file from
     /// an earlier start. Only from the command line.
     pub init: bool,
@@ -417,6 +421,7 @@ impl Config {
         let email = raw.email.validate(host, &raw.data_dir)?;
         raw.auth.validate()?;
         let admin_internal_url = raw.admin.validate(listen)?;
+        raw.audit.validate()?;
         Ok(Config {
             issuer,
             issuer_url,
@@ -437,6 +442,7 @@ impl Config {
             email,
             auth: raw.auth,
             admin_internal_url,
+            audit: raw.audit,
             init: false,
         })
     }

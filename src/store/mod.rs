@@ -439,6 +439,28 @@ pub trait AuditRepo: Send + Sync {
         events: &[&str],
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>>;
+    /// Events matching the filter, newest first, each with its position (for the next page:
+    /// `before` = the last position seen).
+    async fn search(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, AuditEvent)>>;
+    /// Deletes the events older than `before`; returns how many.
+    async fn purge_before(&self, before: UnixTime) -> StoreResult<u64>;
+}
+
+/// What the audit log is filtered by; `None` matches anything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// An event name, or a family: `passkey` matches `passkey.register` too.
+    pub event: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<UnixTime>,
+    pub until: Option<UnixTime>,
 }
 
 /// Records audit events; a failure to record is logged, never shown to the user, and never

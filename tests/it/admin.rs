@@ -410,3 +410,136 @@ async fn the_admin_authorization_sweep() {
     let bob_now = app.state.repos.users.by_id(&bob_id).await.unwrap().unwrap();
     assert!(!bob_now.disabled);
 }
+
+#[tokio::test]
+async fn the_audit_log_filters_pages_and_exports_csv() {
+    let app = TestApp::spawn().await;
+    let admin = person(&app, "ada", true).await;
+    app.user("bob").await;
+    // Bob fails to sign in twice, with a formula in his user agent.
+    for _ in 0..2 {
+        let browser = http_client();
+        let page = app.page(&browser, "/signin").await;
+        browser
+            .post(app.url("/signin"))
+            .header("user-agent", "=HYPERLINK(\"x\")")
+            .form(&[
+                ("csrf", crate::helpers::hidden(&page, "csrf")),
+                ("username", "bob".into()),
+                ("password", "wrong one!".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+    }
+    let page = admin_page(&app, &admin, "/admin/audit?user=bob&outcome=failure").await;
+    assert_eq!(page.matches("<strong>signin</strong>").count(), 2, "{page}");
+    let page = admin_page(&app, &admin, "/admin/audit?event=passkey").await;
+    assert!(
+        page.contains("passkey.register") && !page.contains("<strong>signin</strong>"),
+        "{page}"
+    );
+    let page = admin_page(&app, &admin, "/admin/audit?from=2000-01-01&to=2000-01-02").await;
+    assert!(page.contains("No event matches"), "{page}");
+    let res = admin
+        .get(app.url("/admin/audit?user=nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    // CSV: the filter's events, a header, formulas defused.
+    let res = admin
+        .get(app.url("/admin/audit.csv?user=bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "time,event,outcome,user,client,ip,user_agent,detail"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].contains(",signin,failure,bob,")
+            && lines[1].contains("\"'=HYPERLINK(\"\"x\"\")\""),
+        "{csv}"
+    );
+    // Paging: older events behind a link.
+    for i in 0..60 {
+        app.state
+            .repos
+            .audit
+            .record(&keyway::domain::AuditEvent {
+                at: app.clock_now(),
+                event: "test.filler".into(),
+                user_id: None,
+                client_id: None,
+                ip: None,
+                user_agent: None,
+                outcome: "success".into(),
+                detail: Some(format!("n{i}")),
+            })
+            .await
+            .unwrap();
+    }
+    let page = admin_page(&app, &admin, "/admin/audit?event=test").await;
+    assert_eq!(page.matches("test.filler").count(), 50);
+    assert!(page.contains("Older events"));
+    let at = page.find("href=\"/admin/audit?event=test").unwrap() + 6;
+    let older = page[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let page = admin_page(&app, &admin, &older).await;
+    assert_eq!(page.matches("test.filler").count(), 10);
+    // Anyone else gets nothing.
+    let res = http_client()
+        .get(app.url("/admin/audit.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).starts_with("/admin/login"));
+}
+
+#[tokio::test]
+async fn old_audit_events_are_purged_after_the_retention() {
+    let app = TestApp::spawn_with(|c| c.audit.retention_days = 1).await;
+    let repos = &app.state.repos;
+    let event = |at| keyway::domain::AuditEvent {
+        at,
+        event: "test.old".into(),
+        user_id: None,
+        client_id: None,
+        ip: None,
+        user_agent: None,
+        outcome: "success".into(),
+        detail: None,
+    };
+    let now = app.clock_now();
+    repos.audit.record(&event(now - 2 * 86400)).await.unwrap();
+    repos.audit.record(&event(now)).await.unwrap();
+    assert_eq!(repos.audit.purge_before(now - 86400).await.unwrap(), 1);
+    let left = repos
+        .audit
+        .search(
+            &keyway::store::AuditFilter {
+                event: Some("test".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+}

@@ -5,7 +5,7 @@ use super::writer::{self, Row};
 use super::{OrBackend, SqliteStore};
 use crate::clock::UnixTime;
 use crate::domain::AuditEvent;
-use crate::store::{AuditRepo, MaintenanceRepo, StoreResult};
+use crate::store::{AuditFilter, AuditRepo, MaintenanceRepo, StoreResult};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -43,6 +43,51 @@ impl AuditRepo for SqliteStore {
         .await
         .or_backend()?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn search(
+        &self,
+        f: &AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, AuditEvent)>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT * FROM audit_events WHERE (?1 IS NULL OR user_id = ?1) \
+             AND (?2 IS NULL OR client_id = ?2) \
+             AND (?3 IS NULL OR event = ?3 OR event LIKE ?3 || '.%') \
+             AND (?4 IS NULL OR outcome = ?4) AND (?5 IS NULL OR at >= ?5) \
+             AND (?6 IS NULL OR at < ?6) AND (?7 IS NULL OR id < ?7) \
+             ORDER BY id DESC LIMIT ?8",
+        )
+        .bind(&f.user_id)
+        .bind(&f.client_id)
+        .bind(&f.event)
+        .bind(&f.outcome)
+        .bind(f.from)
+        .bind(f.until)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .or_backend()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, AuditEvent::from(r)))
+            .collect())
+    }
+
+    async fn purge_before(&self, before: UnixTime) -> StoreResult<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM audit_events WHERE at < ?")
+                    .bind(before)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
     }
 }
 

@@ -227,6 +227,7 @@ impl From<KeyRow> for StoredKey {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct AuditRow {
+    pub(super) id: i64,
     at: i64,
     event: String,
     user_id: Option<String>,

@@ -2,6 +2,7 @@
 //! session cookie. Every page needs an administrator: anyone else is sent to sign in, and a
 //! signed-in non-administrator gets a 403 page.
 
+mod audit;
 mod cookie;
 mod invitations;
 pub mod rp;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route(rp::SIGNED_OUT, get(signed_out))
         .merge(users::router())
         .merge(invitations::router())
+        .merge(audit::router())
 }
 
 /// The operator actions, performed by this administrator (audited as such).
