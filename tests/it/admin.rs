@@ -8,6 +8,15 @@ use keyway::ops::{Actor, CreateInvitation, Operator};
 
 /// A person made by invitation (admin or not), signed in to Keyway in the returned browser.
 async fn person(app: &TestApp, username: &str, is_admin: bool) -> reqwest::Client {
+    person_with_device(app, username, is_admin).await.0
+}
+
+/// The same, with the device that holds their passkey.
+async fn person_with_device(
+    app: &TestApp,
+    username: &str,
+    is_admin: bool,
+) -> (reqwest::Client, Device) {
     let s = &app.state;
     let ops = Operator::new(
         s.repos.clone(),
@@ -29,17 +38,10 @@ async fn person(app: &TestApp, username: &str, is_admin: bool) -> reqwest::Clien
         .await
         .unwrap();
     let browser = http_client();
-    let res = redeem(
-        &app.issuer,
-        &browser,
-        &mut Device::new(&app.issuer),
-        &token,
-        username,
-        "",
-    )
-    .await;
+    let mut device = Device::new(&app.issuer);
+    let res = redeem(&app.issuer, &browser, &mut device, &token, username, "").await;
     assert_eq!(redirected(&res), "/account?welcome=1");
-    browser
+    (browser, device)
 }
 
 /// Follows redirects from `path` (recording each hop) until a page answers; returns the final
@@ -363,6 +365,9 @@ async fn the_admin_authorization_sweep() {
         "/admin/users".into(),
         format!("/admin/users/{bob_id}"),
         "/admin/invitations".into(),
+        "/admin/audit".into(),
+        "/admin/audit.csv".into(),
+        "/admin/keys".into(),
     ];
     let posts = [
         "/admin/logout".to_owned(),
@@ -372,6 +377,7 @@ async fn the_admin_authorization_sweep() {
         format!("/admin/users/{bob_id}/passkeys/remove"),
         "/admin/invitations".into(),
         "/admin/invitations/some-id/revoke".into(),
+        "/admin/keys/rotate".into(),
     ];
     let anonymous = http_client();
     for path in &gets {
@@ -542,4 +548,74 @@ async fn old_audit_events_are_purged_after_the_retention() {
         .await
         .unwrap();
     assert_eq!(left.len(), 1);
+}
+
+#[tokio::test]
+async fn keys_rotate_with_prepublication_after_a_fresh_sign_in() {
+    let app = TestApp::spawn().await;
+    let (admin, mut device) = person_with_device(&app, "ada", true).await;
+    let page = admin_page(&app, &admin, "/admin/keys").await;
+    assert_eq!(
+        page.matches("<span class=\"tag\">current</span>").count(),
+        3,
+        "{page}"
+    );
+    let csrf = crate::helpers::hidden(&page, "csrf");
+    let res = admin
+        .post(app.url("/admin/keys/rotate"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/keys");
+    let page = admin_page(&app, &admin, "/admin/keys").await;
+    assert_eq!(
+        page.matches("<span class=\"tag\">next</span>").count(),
+        3,
+        "{page}"
+    );
+    assert!(page.contains("starts signing"));
+    // The new keys are in the JWKS at once, before they sign anything.
+    let jwks: serde_json::Value = http_client()
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 6);
+    // Later, rotating again needs a fresh sign-in: through Keyway with max_age=0, then back.
+    app.clock.advance(301);
+    let res = admin
+        .post(app.url("/admin/keys/rotate"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let login = location(&res);
+    assert_eq!(login, "/admin/login?next=%2Fadmin%2Fkeys&fresh=1");
+    let (_, hops) = follow(&app, &admin, &login).await;
+    assert!(hops[0].contains("max_age=0"), "{hops:?}");
+    let signin = hops.last().unwrap().clone();
+    assert!(signin.starts_with("/signin?req="), "{hops:?}");
+    let res =
+        crate::webauthn::passkey_sign_in(&app.issuer, &admin, &mut device, &signin, "button", "")
+            .await;
+    let resume = redirected(&res);
+    let (res, _) = follow(&app, &admin, &resume).await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Signing keys"),
+        "back on the keys page: {page}"
+    );
+    let csrf = crate::helpers::hidden(&page, "csrf");
+    let res = admin
+        .post(app.url("/admin/keys/rotate"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/keys");
 }

@@ -139,6 +139,11 @@ async fn create(
     admin: Admin,
     CsrfForm { form, session }: CsrfForm<CreateForm>,
 ) -> AppResult<Response> {
+    if form.admin.is_some()
+        && let Some(again) = super::fresh_sign_in(&state, &admin, "/admin/invitations")
+    {
+        return Ok(again);
+    }
     let req = CreateInvitation {
         username: blank_none(&form.username),
         email: blank_none(&form.email),

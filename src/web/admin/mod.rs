@@ -5,6 +5,7 @@
 mod audit;
 mod cookie;
 mod invitations;
+mod keys;
 pub mod rp;
 mod users;
 
@@ -37,6 +38,22 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(invitations::router())
         .merge(audit::router())
+        .merge(keys::router())
+}
+
+/// How recent the administrator's sign-in must be for a dangerous action, in seconds.
+pub const FRESH: i64 = 300;
+
+/// For a dangerous action without a recent sign-in: through Keyway again with max_age=0, then
+/// back to `back` (where the action can be repeated).
+pub fn fresh_sign_in(state: &AppState, admin: &Admin, back: &str) -> Option<Response> {
+    (state.now() - admin.session.auth_time > FRESH).then(|| {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", back)
+            .append_pair("fresh", "1")
+            .finish();
+        see_other(&format!("/admin/login?{q}"))
+    })
 }
 
 /// The operator actions, performed by this administrator (audited as such).

@@ -247,6 +247,9 @@ async fn disable(
     CsrfForm { session, .. }: CsrfForm<Empty>,
 ) -> AppResult<Response> {
     let name = username_of(&state, &id).await?;
+    if let Some(again) = super::fresh_sign_in(&state, &admin, &format!("/admin/users/{id}")) {
+        return Ok(again);
+    }
     let result = operator(&state, &admin)
         .disable_user(&name)
         .await
