@@ -288,6 +288,12 @@ async function main() {
     await screenshots(ada.page, "admin-people");
     await clickAndWait(ada.page, "#people a");
     await screenshots(ada.page, "admin-person");
+    await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/audit']");
+    await screenshots(ada.page, "admin-audit");
+    await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/keys']");
+    await clickAndWait(ada.page, "form[action='/admin/keys/rotate'] button[type=submit]");
+    assert.ok((await ada.page.content()).includes("starts signing"));
+    await screenshots(ada.page, "admin-keys");
 
     step("a second person, invited from the command line, signs in the same way");
     const invitation = keyway(["invite", "create", "--username", "bea", "--name", "Bea", "--email", "bea@example.com"]);
