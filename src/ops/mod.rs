@@ -4,6 +4,7 @@
 //! administrator.
 
 mod clients;
+mod groups;
 mod invitations;
 mod keys;
 mod users;

@@ -109,6 +109,24 @@ pub trait GroupRepo: Send + Sync {
     async fn add_member(&self, group_id: &str, user_id: &str) -> StoreResult<()>;
     /// Names of the user's groups, sorted.
     async fn names_for_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// Every group with its member count, by name.
+    async fn list(&self) -> StoreResult<Vec<GroupInfo>>;
+    async fn get(&self, id: &str) -> StoreResult<Option<GroupInfo>>;
+    /// `Conflict` when the name is taken; `NotFound` when there is no such group.
+    async fn rename(&self, id: &str, name: &str) -> StoreResult<()>;
+    /// Deletes the group (its memberships go with it); `NotFound` when there is none.
+    async fn delete(&self, id: &str) -> StoreResult<()>;
+    /// The members' user ids.
+    async fn member_ids(&self, id: &str) -> StoreResult<Vec<String>>;
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> StoreResult<()>;
+}
+
+/// A group and how many members it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub id: String,
+    pub name: String,
+    pub members: u64,
 }
 
 #[async_trait]

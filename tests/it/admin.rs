@@ -368,6 +368,8 @@ async fn the_admin_authorization_sweep() {
         "/admin/audit".into(),
         "/admin/audit.csv".into(),
         "/admin/keys".into(),
+        "/admin/groups".into(),
+        "/admin/groups/some-id".into(),
     ];
     let posts = [
         "/admin/logout".to_owned(),
@@ -378,6 +380,11 @@ async fn the_admin_authorization_sweep() {
         "/admin/invitations".into(),
         "/admin/invitations/some-id/revoke".into(),
         "/admin/keys/rotate".into(),
+        "/admin/groups".into(),
+        "/admin/groups/some-id/rename".into(),
+        "/admin/groups/some-id/delete".into(),
+        "/admin/groups/some-id/members".into(),
+        "/admin/groups/some-id/members/remove".into(),
     ];
     let anonymous = http_client();
     for path in &gets {
@@ -618,4 +625,89 @@ async fn keys_rotate_with_prepublication_after_a_fresh_sign_in() {
         .await
         .unwrap();
     assert_eq!(location(&res), "/admin/keys");
+}
+
+#[tokio::test]
+async fn groups_are_created_renamed_given_members_and_deleted() {
+    let app = TestApp::spawn().await;
+    let admin = person(&app, "ada", true).await;
+    let bob = app.user("bob").await;
+    let page = admin_page(&app, &admin, "/admin/groups").await;
+    let csrf = crate::helpers::hidden(&page, "csrf");
+    let post = async |path: &str, form: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(form);
+        admin.post(app.url(path)).form(&all).send().await.unwrap()
+    };
+    // The reserved name and an empty one are refused with words.
+    for (name, words) in [("Admin", "reserved"), ("  ", "1 to 64")] {
+        let res = post("/admin/groups", &[("name", name)]).await;
+        assert_eq!(res.status(), 400, "{name}");
+        assert!(res.text().await.unwrap().contains(words), "{name}");
+    }
+    let res = post("/admin/groups", &[("name", "staff")]).await;
+    let group = location(&res);
+    assert!(group.starts_with("/admin/groups/"), "{group}");
+    let res = post("/admin/groups", &[("name", "staff")]).await;
+    assert_eq!(res.status(), 400, "a taken name");
+    // Members: bob in; the groups claim shows it; someone unknown is refused.
+    assert_eq!(
+        location(&post(&format!("{group}/members"), &[("username", "bob")]).await),
+        group
+    );
+    let res = post(&format!("{group}/members"), &[("username", "nobody")]).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        app.state
+            .repos
+            .groups
+            .names_for_user(&bob.id)
+            .await
+            .unwrap(),
+        ["staff"]
+    );
+    let page = admin_page(&app, &admin, &group).await;
+    assert!(page.contains("<strong>bob</strong>"), "{page}");
+    // Renamed, member removed, deleted.
+    assert_eq!(
+        location(&post(&format!("{group}/rename"), &[("name", "crew")]).await),
+        group
+    );
+    assert_eq!(
+        app.state
+            .repos
+            .groups
+            .names_for_user(&bob.id)
+            .await
+            .unwrap(),
+        ["crew"]
+    );
+    assert_eq!(
+        location(&post(&format!("{group}/members/remove"), &[("user", &bob.id)]).await),
+        group
+    );
+    assert!(
+        app.state
+            .repos
+            .groups
+            .names_for_user(&bob.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        location(&post(&format!("{group}/delete"), &[]).await),
+        "/admin/groups"
+    );
+    assert!(app.state.repos.groups.list().await.unwrap().is_empty());
+    let audit = app.state.repos.audit.recent(30).await.unwrap();
+    for event in [
+        "group.create",
+        "group.rename",
+        "group.member_add",
+        "group.member_remove",
+        "group.delete",
+    ] {
+        assert!(audit.iter().any(|e| e.event == event), "{event}");
+    }
 }

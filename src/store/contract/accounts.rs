@@ -339,3 +339,47 @@ async fn a_users_sessions_are_listed_and_ended_by_that_user_only() {
     assert_eq!(s.delete_all_for_user(&alice.id).await.unwrap(), 1);
     assert!(s.load("b1", NOW).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn groups_are_listed_renamed_emptied_and_deleted() {
+    let db = db().await;
+    let g = &db.repos.groups;
+    let alice = db
+        .repos
+        .users
+        .create(&new_user("alice"), NOW)
+        .await
+        .unwrap();
+    let staff = g.create("staff", NOW).await.unwrap();
+    let ops = g.create("ops", NOW).await.unwrap();
+    g.add_member(&staff, &alice.id).await.unwrap();
+    let all = g.list().await.unwrap();
+    let names: Vec<(&str, u64)> = all.iter().map(|i| (i.name.as_str(), i.members)).collect();
+    assert_eq!(names, [("ops", 0), ("staff", 1)]);
+    assert!(matches!(
+        g.rename(&ops, "STAFF").await,
+        Err(StoreError::Conflict(_))
+    ));
+    g.rename(&ops, "crew").await.unwrap();
+    assert_eq!(g.get(&ops).await.unwrap().unwrap().name, "crew");
+    assert_eq!(g.member_ids(&staff).await.unwrap(), std::slice::from_ref(&alice.id));
+    g.remove_member(&staff, &alice.id).await.unwrap();
+    assert!(matches!(
+        g.remove_member(&staff, &alice.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    g.add_member(&staff, &alice.id).await.unwrap();
+    g.delete(&staff).await.unwrap();
+    assert!(
+        db.repos
+            .groups
+            .names_for_user(&alice.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        g.delete(&staff).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

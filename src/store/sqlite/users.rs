@@ -4,7 +4,7 @@ use super::rows::{UserRow, json_text};
 use super::{OrBackend, SqliteStore, touched, write_err};
 use crate::clock::UnixTime;
 use crate::domain::{NewUser, User};
-use crate::store::{GroupRepo, PasswordRepo, StoreError, StoreResult, Unique, UserRepo};
+use crate::store::{GroupInfo, GroupRepo, PasswordRepo, StoreError, StoreResult, Unique, UserRepo};
 use async_trait::async_trait;
 
 /// Inserts a user row (with its WebAuthn handle, if it has one yet) on the writer's connection.
@@ -300,5 +300,97 @@ impl GroupRepo for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .or_backend()
+    }
+
+    async fn list(&self) -> StoreResult<Vec<GroupInfo>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT g.id, g.name, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) \
+             FROM groups g ORDER BY g.name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .or_backend()?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, n)| GroupInfo {
+                id,
+                name,
+                members: u64::try_from(n).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<GroupInfo>> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT g.id, g.name, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) \
+             FROM groups g WHERE g.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .or_backend()?;
+        Ok(row.map(|(id, name, n)| GroupInfo {
+            id,
+            name,
+            members: u64::try_from(n).unwrap_or(0),
+        }))
+    }
+
+    async fn rename(&self, id: &str, name: &str) -> StoreResult<()> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE groups SET name = ? WHERE id = ?")
+                    .bind(&name)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        write_err(e, |_| Unique::GroupName.conflict(&name), || "group".into())
+                    })?;
+                touched(done, || format!("group {id:?}"))
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM groups WHERE id = ?")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                touched(done, || format!("group {id:?}"))
+            })
+        })
+        .await
+    }
+
+    async fn member_ids(&self, id: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = ?")
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await
+            .or_backend()
+    }
+
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> StoreResult<()> {
+        let (group_id, user_id) = (group_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done =
+                    sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
+                        .bind(&group_id)
+                        .bind(&user_id)
+                        .execute(&mut *conn)
+                        .await
+                        .or_backend()?;
+                touched(done, || "membership".into())
+            })
+        })
+        .await
     }
 }

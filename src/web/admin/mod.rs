@@ -4,6 +4,7 @@
 
 mod audit;
 mod cookie;
+mod groups;
 mod invitations;
 mod keys;
 pub mod rp;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(invitations::router())
         .merge(audit::router())
         .merge(keys::router())
+        .merge(groups::router())
 }
 
 /// How recent the administrator's sign-in must be for a dangerous action, in seconds.
