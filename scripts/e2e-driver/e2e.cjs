@@ -288,6 +288,10 @@ async function main() {
     await screenshots(ada.page, "admin-people");
     await clickAndWait(ada.page, "#people a");
     await screenshots(ada.page, "admin-person");
+    await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/groups']");
+    await ada.page.type("#group-name", "staff");
+    await clickAndWait(ada.page, "form[action='/admin/groups'] button[type=submit]");
+    await screenshots(ada.page, "admin-group");
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/audit']");
     await screenshots(ada.page, "admin-audit");
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/keys']");
