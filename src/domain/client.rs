@@ -83,6 +83,8 @@ pub struct Client {
     pub require_passkey: bool,
     /// Accept sign-ins by emailed link (or its code).
     pub allow_magic_link: bool,
+    /// Ids of the groups whose members may sign in; empty: everyone.
+    pub allowed_groups: Vec<String>,
     pub created_at: UnixTime,
 }
 

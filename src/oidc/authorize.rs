@@ -396,6 +396,9 @@ pub enum Step {
     Consent,
     /// Everything is in place: issue the code.
     Issue,
+    /// The client is restricted to groups the user is in none of: a page says so, and the
+    /// client gets access_denied.
+    Denied,
     /// prompt=none and the user would have to act: answer the client with this error.
     Refuse(&'static str, &'static str),
 }
@@ -429,6 +432,16 @@ pub async fn next_step(
         } else {
             Step::SignIn
         });
+    }
+    if !client.allowed_groups.is_empty() {
+        let mine = p.groups.ids_for_user(login.user_id).await?;
+        if !mine.iter().any(|g| client.allowed_groups.contains(g)) {
+            return Ok(if req.prompt_none {
+                Step::Refuse("access_denied", "the user may not use this client")
+            } else {
+                Step::Denied
+            });
+        }
     }
     if needs_consent(p, client, req, login.user_id).await? {
         return Ok(if req.prompt_none {

@@ -30,4 +30,25 @@ impl Operator {
         self.record("client.delete", None, Some(id)).await;
         Ok(())
     }
+
+    /// Lets only members of these groups (ids) sign in to the client; none: everyone.
+    pub async fn set_client_groups(&self, id: &str, group_ids: Vec<String>) -> OpsResult<()> {
+        let known: Vec<String> = self
+            .repos
+            .groups
+            .list()
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        if let Some(g) = group_ids.iter().find(|g| !known.contains(g)) {
+            return Err(OpsError::NotFound(format!("group {g:?}")));
+        }
+        self.repos
+            .clients
+            .set_allowed_groups(id, &group_ids)
+            .await?;
+        self.record("client.groups", None, Some(id)).await;
+        Ok(())
+    }
 }

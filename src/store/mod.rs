@@ -109,6 +109,8 @@ pub trait GroupRepo: Send + Sync {
     async fn add_member(&self, group_id: &str, user_id: &str) -> StoreResult<()>;
     /// Names of the user's groups, sorted.
     async fn names_for_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// Ids of the user's groups.
+    async fn ids_for_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
     /// Every group with its member count, by name.
     async fn list(&self) -> StoreResult<Vec<GroupInfo>>;
     async fn get(&self, id: &str) -> StoreResult<Option<GroupInfo>>;
@@ -136,6 +138,8 @@ pub trait ClientRepo: Send + Sync {
     async fn list(&self) -> StoreResult<Vec<Client>>;
     /// Deleting a client deletes its grants, tokens and consents.
     async fn delete(&self, id: &str) -> StoreResult<()>;
+    /// Restricts sign-ins to members of these groups (ids); empty: everyone.
+    async fn set_allowed_groups(&self, id: &str, group_ids: &[String]) -> StoreResult<()>;
 }
 
 /// What presenting a refresh token came to (see `TokenRepo::rotate_refresh`).

@@ -370,6 +370,8 @@ async fn the_admin_authorization_sweep() {
         "/admin/keys".into(),
         "/admin/groups".into(),
         "/admin/groups/some-id".into(),
+        "/admin/apps".into(),
+        "/admin/apps/some-id".into(),
     ];
     let posts = [
         "/admin/logout".to_owned(),
@@ -385,6 +387,8 @@ async fn the_admin_authorization_sweep() {
         "/admin/groups/some-id/delete".into(),
         "/admin/groups/some-id/members".into(),
         "/admin/groups/some-id/members/remove".into(),
+        "/admin/apps/some-id/groups".into(),
+        "/admin/apps/some-id/delete".into(),
     ];
     let anonymous = http_client();
     for path in &gets {
@@ -710,4 +714,103 @@ async fn groups_are_created_renamed_given_members_and_deleted() {
     ] {
         assert!(audit.iter().any(|e| e.event == event), "{event}");
     }
+}
+
+#[tokio::test]
+async fn an_application_restricted_to_a_group_refuses_everyone_else_with_access_denied() {
+    let app = TestApp::spawn().await;
+    let admin = person(&app, "ada", true).await;
+    let bob = app.user("bob").await;
+    let client = app.client().await;
+    let staff = app
+        .state
+        .repos
+        .groups
+        .create("staff", app.clock_now())
+        .await
+        .unwrap();
+    let page = admin_page(&app, &admin, &format!("/admin/apps/{}", client.id)).await;
+    assert!(
+        page.contains("/.well-known/openid-configuration") && page.contains(&client.id),
+        "{page}"
+    );
+    let csrf = crate::helpers::hidden(&page, "csrf");
+    let res = admin
+        .post(app.url(&format!("/admin/apps/{}/groups", client.id)))
+        .form(&[("csrf", csrf.as_str()), ("group", staff.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), format!("/admin/apps/{}", client.id));
+    assert!(
+        admin_page(&app, &admin, "/admin/apps")
+            .await
+            .contains("some groups only")
+    );
+    // Bob is in no allowed group: a page that says so, and a way back with access_denied.
+    let browser = http_client();
+    let url = app.url(&format!(
+        "/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s1&code_challenge={}&code_challenge_method=S256",
+        client.id,
+        crate::helpers::urlencode(&client.redirect_uri),
+        keyway::oidc::pkce::s256(&"v".repeat(50)),
+    ));
+    let res = browser.get(&url).send().await.unwrap();
+    let resume = app.sign_in_at(&browser, &location(&res), "bob").await;
+    let res = browser.get(app.url(&resume)).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Not for this account") && page.contains("error=access_denied"),
+        "{page}"
+    );
+    assert!(page.contains("state=s1"), "{page}");
+    // prompt=none: straight back with access_denied.
+    let res = browser
+        .get(format!("{url}&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    let back = location(&res);
+    assert!(
+        back.starts_with(&client.redirect_uri) && back.contains("error=access_denied"),
+        "{back}"
+    );
+    // A member gets through.
+    app.state
+        .repos
+        .groups
+        .add_member(&staff, &bob.id)
+        .await
+        .unwrap();
+    let res = browser
+        .get(format!("{url}&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).contains("code="), "{}", location(&res));
+    // Deleting it (the admin UI's own client cannot be).
+    let res = admin
+        .post(app.url("/admin/apps/keyway-admin/delete"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = admin
+        .post(app.url(&format!("/admin/apps/{}/delete", client.id)))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/apps");
+    assert!(
+        app.state
+            .repos
+            .clients
+            .get(&client.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

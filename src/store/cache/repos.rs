@@ -140,6 +140,12 @@ impl UserRepo for Cached {
 
 #[async_trait]
 impl ClientRepo for Cached {
+    async fn set_allowed_groups(&self, id: &str, group_ids: &[String]) -> StoreResult<()> {
+        let result = self.clients.set_allowed_groups(id, group_ids).await;
+        self.changed(Kind::Clients);
+        result
+    }
+
     async fn create(&self, client: &NewClient, now: UnixTime) -> StoreResult<Client> {
         self.clients.create(client, now).await
     }

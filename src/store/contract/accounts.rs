@@ -362,7 +362,10 @@ async fn groups_are_listed_renamed_emptied_and_deleted() {
     ));
     g.rename(&ops, "crew").await.unwrap();
     assert_eq!(g.get(&ops).await.unwrap().unwrap().name, "crew");
-    assert_eq!(g.member_ids(&staff).await.unwrap(), std::slice::from_ref(&alice.id));
+    assert_eq!(
+        g.member_ids(&staff).await.unwrap(),
+        std::slice::from_ref(&alice.id)
+    );
     g.remove_member(&staff, &alice.id).await.unwrap();
     assert!(matches!(
         g.remove_member(&staff, &alice.id).await,

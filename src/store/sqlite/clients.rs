@@ -24,6 +24,7 @@ impl ClientRepo for SqliteStore {
             refresh_always: client.refresh_always,
             require_passkey: client.require_passkey,
             allow_magic_link: client.allow_magic_link,
+            allowed_groups: Vec::new(),
             created_at: now,
         };
         let lists = [
@@ -92,6 +93,22 @@ impl ClientRepo for SqliteStore {
             Box::pin(async move {
                 // Grants, tokens and consents go with it through ON DELETE CASCADE.
                 let done = sqlx::query("DELETE FROM clients WHERE id = ?")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                touched(done, || format!("client {id:?}"))
+            })
+        })
+        .await
+    }
+
+    async fn set_allowed_groups(&self, id: &str, group_ids: &[String]) -> StoreResult<()> {
+        let (id, groups) = (id.to_owned(), json_text(group_ids)?);
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE clients SET allowed_groups = ? WHERE id = ?")
+                    .bind(&groups)
                     .bind(&id)
                     .execute(&mut *conn)
                     .await

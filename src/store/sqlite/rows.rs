@@ -83,6 +83,7 @@ pub(super) struct ClientRow {
     refresh_always: bool,
     require_passkey: bool,
     allow_magic_link: bool,
+    allowed_groups: String,
     created_at: i64,
 }
 
@@ -121,6 +122,7 @@ impl TryFrom<ClientRow> for Client {
             refresh_always: r.refresh_always,
             require_passkey: r.require_passkey,
             allow_magic_link: r.allow_magic_link,
+            allowed_groups: json(&r.allowed_groups, "allowed_groups")?,
             created_at: r.created_at,
         })
     }

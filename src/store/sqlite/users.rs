@@ -393,4 +393,12 @@ impl GroupRepo for SqliteStore {
         })
         .await
     }
+
+    async fn ids_for_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_all(&self.reader)
+            .await
+            .or_backend()
+    }
 }

@@ -2,6 +2,7 @@
 //! session cookie. Every page needs an administrator: anyone else is sent to sign in, and a
 //! signed-in non-administrator gets a 403 page.
 
+mod apps;
 mod audit;
 mod cookie;
 mod groups;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(keys::router())
         .merge(groups::router())
+        .merge(apps::router())
 }
 
 /// How recent the administrator's sign-in must be for a dangerous action, in seconds.

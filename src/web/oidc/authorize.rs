@@ -172,6 +172,12 @@ async fn decide(
         (Step::Refuse(error, description), _) => {
             Ok(reply_error(state, &req.reply(), error, description))
         }
+        (Step::Denied, Some((_, user))) => {
+            if let Some(id) = &parked {
+                session::unpark(session, id).await?;
+            }
+            Ok(denied(state, client, &req, &user.username))
+        }
         (Step::SignIn, _) | (_, None) => {
             let id = park(&req).await?;
             Ok(crate::web::found(&format!("{}?req={id}", urls::SIGNIN)))
@@ -216,6 +222,50 @@ async fn decide(
             Ok(respond(&req.reply(), params))
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "pages/denied.html")]
+struct DeniedPage<'a> {
+    client_name: &'a str,
+    username: &'a str,
+    /// Back to the client with access_denied: a link (query) or a form (form_post).
+    back_url: String,
+    form_post: bool,
+    fields: Vec<(&'static str, String)>,
+}
+
+/// The page for someone the client is not for: it says why, and its button takes the browser
+/// back to the client with access_denied.
+fn denied(state: &AppState, client: &Client, req: &AuthRequest, username: &str) -> Response {
+    let reply = req.reply();
+    let params = authorize::response_params(
+        &reply,
+        &state.config.issuer,
+        vec![
+            ("error", "access_denied".to_owned()),
+            (
+                "error_description",
+                "the user is not in a group allowed to use this client".to_owned(),
+            ),
+        ],
+    );
+    let form_post = reply.response_mode == ResponseMode::FormPost;
+    let back_url = if form_post {
+        reply.redirect_uri.clone()
+    } else {
+        authorize::query_redirect(&reply.redirect_uri, &params)
+    };
+    pages::render(
+        StatusCode::FORBIDDEN,
+        &DeniedPage {
+            client_name: &client.name,
+            username,
+            back_url,
+            form_post,
+            fields: params,
+        },
+    )
 }
 
 /// What a scope lets the application do, in plain words; `openid` (every sign-in asks for it)
