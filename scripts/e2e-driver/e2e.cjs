@@ -292,6 +292,10 @@ async function main() {
     await ada.page.type("#group-name", "staff");
     await clickAndWait(ada.page, "form[action='/admin/groups'] button[type=submit]");
     await screenshots(ada.page, "admin-group");
+    await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/apps']");
+    await screenshots(ada.page, "admin-applications");
+    await clickAndWait(ada.page, "#apps a");
+    await screenshots(ada.page, "admin-application");
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/audit']");
     await screenshots(ada.page, "admin-audit");
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/keys']");

@@ -790,13 +790,15 @@ async fn an_application_restricted_to_a_group_refuses_everyone_else_with_access_
         .unwrap();
     assert!(location(&res).contains("code="), "{}", location(&res));
     // Deleting it (the admin UI's own client cannot be).
-    let res = admin
-        .post(app.url("/admin/apps/keyway-admin/delete"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    for action in ["delete", "groups"] {
+        let res = admin
+            .post(app.url(&format!("/admin/apps/keyway-admin/{action}")))
+            .form(&[("csrf", csrf.as_str()), ("group", staff.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{action} the admin UI's client");
+    }
     let res = admin
         .post(app.url(&format!("/admin/apps/{}/delete", client.id)))
         .form(&[("csrf", csrf.as_str())])

@@ -144,6 +144,12 @@ async fn set_groups(
     Path(id): Path<String>,
     CsrfForm { form, .. }: CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
+    if id == super::rp::CLIENT_ID {
+        return Err(AppError::bad_request(
+            "Cannot restrict the admin UI",
+            "Administrators use the admin UI whatever their groups.",
+        ));
+    }
     let groups: Vec<String> = form
         .into_iter()
         .filter(|(k, _)| k == "group")
