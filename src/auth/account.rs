@@ -69,7 +69,7 @@ pub async fn add_passkey(
             "A passkey named {:?} was added to the account {}.",
             new.passkey.name, user.username
         );
-        super::email::notify(auth, &user, "a passkey was added", &what, meta).await?;
+        super::notices::notify(auth, &user, "a passkey was added", &what, meta).await?;
     }
     Ok(Change::Done)
 }
@@ -219,7 +219,7 @@ pub async fn sign_out_everywhere(
             "Every session of the account {} was signed out, and applications were disconnected.",
             user.username
         );
-        super::email::notify(auth, &user, "you were signed out everywhere", &what, meta).await?;
+        super::notices::notify(auth, &user, "you were signed out everywhere", &what, meta).await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use super::{Authenticator, CredentialResult};
 use crate::clock::{UnixTime, for_people};
 use crate::crypto::{random_token, token_hash};
 use crate::domain::{EmailPurpose, EmailToken, NewUser, RequestMeta, User};
-use crate::mail::messages::{Action, Notice};
+use crate::mail::messages::Action;
 use crate::store::StoreError;
 
 /// How long verification and change links work.
@@ -225,45 +225,9 @@ pub async fn confirm(
             "The account {} now uses the address {}.",
             user.username, t.email
         );
-        send_notice(auth, &user, &old, "your email address changed", &what, meta).await?;
+        super::notices::send(auth, &user, &old, "your email address changed", &what, meta).await?;
     }
     Ok(Ok((t.purpose, t.email)))
-}
-
-/// Tells the user about a change to their account, unless they turned notices off.
-pub async fn notify(
-    auth: &Authenticator,
-    user: &User,
-    heading: &str,
-    what: &str,
-    meta: &RequestMeta,
-) -> CredentialResult<()> {
-    match &user.email {
-        Some(to) if user.security_notices => send_notice(auth, user, to, heading, what, meta).await,
-        _ => Ok(()),
-    }
-}
-
-async fn send_notice(
-    auth: &Authenticator,
-    user: &User,
-    to: &str,
-    heading: &str,
-    what: &str,
-    meta: &RequestMeta,
-) -> CredentialResult<()> {
-    let message = Notice {
-        issuer: auth.issuer.clone(),
-        heading: heading.into(),
-        what: what.into(),
-        ip: meta.ip.clone().unwrap_or_else(|| "unknown".into()),
-        when: for_people(auth.now()),
-    }
-    .render()?;
-    auth.mail
-        .queue(to, message, "notice", Some(&user.id))
-        .await?;
-    Ok(())
 }
 
 /// Turns the user's security notices on or off.

@@ -6,6 +6,7 @@ pub mod account;
 pub mod email;
 pub mod invitation;
 pub mod magic;
+pub mod notices;
 pub mod passkey;
 pub mod password;
 pub mod session;
