@@ -80,6 +80,11 @@ async fn an_administrator_signs_in_to_admin_through_the_oidc_flow() {
         page.contains("Dashboard") && page.contains("Sign out ada"),
         "{page}"
     );
+    // The day's sign-ins by method: ada's sign-in at her invitation, by passkey.
+    assert!(
+        page.contains("Sign-ins: 1 by passkey. Failed attempts: 0."),
+        "{page}"
+    );
     // Through the protocol: login, the authorization endpoint (PKCE, the admin client), the callback.
     assert!(
         hops[0].starts_with("/admin/login?next=%2Fadmin"),

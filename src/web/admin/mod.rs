@@ -295,6 +295,9 @@ struct Dashboard<'a> {
     csrf: &'a str,
     name: &'a str,
     counts: Vec<Count>,
+    /// Sign-ins of the last 24 hours by method, and failed attempts.
+    signins: Vec<String>,
+    failures: usize,
     warnings: Vec<String>,
     events: Vec<EventRow>,
 }
@@ -332,6 +335,33 @@ async fn dashboard(
             value: state.mail.depth().await? as usize,
         },
     ];
+    // Sign-ins of the last 24 hours, by method, and the failures.
+    let day = crate::store::AuditFilter {
+        event: Some("signin".into()),
+        from: Some(now - 86_400),
+        ..Default::default()
+    };
+    let mut by_method: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut failures = 0;
+    for (_, e) in repos.audit.search(&day, None, 100_000).await? {
+        match e.outcome.as_str() {
+            "success" => {
+                let method = match e.detail.as_deref().unwrap_or("") {
+                    d if d.contains("passkey") => "passkey",
+                    d if d.contains("password") => "password",
+                    d if d.contains("email link") => "email link",
+                    d if d.contains("one-time code") => "email code",
+                    _ => "other",
+                };
+                *by_method.entry(method.to_owned()).or_default() += 1;
+            }
+            _ => failures += 1,
+        }
+    }
+    let signins: Vec<String> = by_method
+        .iter()
+        .map(|(m, n)| format!("{n} by {m}"))
+        .collect();
     let mut warnings = Vec::new();
     if let Some(w) = state.config.email_warning() {
         warnings.push(w.to_owned());
@@ -367,6 +397,8 @@ async fn dashboard(
             csrf: &csrf,
             name: &admin.user.username,
             counts,
+            signins,
+            failures,
             warnings,
             events,
         },
