@@ -7,7 +7,7 @@ use crate::auth::{CredentialError, session};
 use crate::domain::{EmailPurpose, RequestMeta};
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::CsrfForm;
+use crate::web::extract::{CsrfForm, Empty};
 use crate::web::signin::script_error;
 use crate::web::{pages, see_other, urls};
 use askama::Template;
@@ -81,9 +81,6 @@ async fn confirm_page(
     }
     .respond(StatusCode::OK))
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 async fn confirm(
     State(state): State<AppState>,

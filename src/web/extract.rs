@@ -230,6 +230,22 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     }
 }
 
+/// A form with nothing but its CSRF token: `CsrfForm<Empty>`.
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
+/// The value of cookie `name` in the request, outside the session layer's cookie.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::client_ip;

@@ -3,26 +3,8 @@
 //! whose passkeys are lost (cooling-off period, cancel, a new passkey, signed in).
 
 use crate::helpers::{TestApp, hidden, http_client, location};
-use crate::mail::{mailbox, text_part};
+use crate::mail::{MailApp, mail_app_with, mailbox, text_part};
 use crate::webauthn::{Device, add_passkey, csrf_of, options, post, redirected};
-use keyway::config::RawConfig;
-
-struct MailApp {
-    app: TestApp,
-    dir: tempfile::TempDir,
-}
-
-async fn mail_app_with(tweak: impl FnOnce(&mut RawConfig)) -> MailApp {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().display().to_string();
-    let app = TestApp::spawn_with(|c| {
-        c.email.transport = "file".into();
-        c.email.file_dir = Some(path);
-        tweak(c);
-    })
-    .await;
-    MailApp { app, dir }
-}
 
 /// Waits for `n` messages; returns them (oldest first) as (recipient line, subject, text).
 async fn mails(m: &MailApp, n: usize) -> Vec<(String, String, String)> {

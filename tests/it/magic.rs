@@ -4,27 +4,17 @@
 //! relying party sees, and a client that refuses sign-in links.
 
 use crate::helpers::{TestApp, hidden, http_client, location};
-use crate::mail::{mailbox, text_part};
+use crate::mail::{MailApp, mail_app_with, mailbox, text_part};
 use crate::rp::Rp;
 use crate::webauthn::{csrf_of, post};
 use keyway::config::RawConfig;
 
-struct MagicApp {
-    app: TestApp,
-    mail_dir: tempfile::TempDir,
-}
+type MagicApp = MailApp;
 
 async fn magic_app_with(tweak: impl FnOnce(&mut RawConfig)) -> MagicApp {
-    let mail_dir = tempfile::tempdir().unwrap();
-    let dir = mail_dir.path().display().to_string();
-    let app = TestApp::spawn_with(|c| {
-        c.email.transport = "file".into();
-        c.email.file_dir = Some(dir);
-        tweak(c);
-    })
-    .await;
-    app.user("alice").await; // alice@example.com
-    MagicApp { app, mail_dir }
+    let m = mail_app_with(tweak).await;
+    m.app.user("alice").await; // alice@example.com
+    m
 }
 
 async fn magic_app() -> MagicApp {
@@ -51,13 +41,13 @@ async fn ask(
 
 /// The sign-in link in the newest message, as a path.
 async fn newest_link(m: &MagicApp, count: usize) -> String {
-    let mut mails = mailbox(m.mail_dir.path()).await;
+    let mut mails = mailbox(m.dir.path()).await;
     for _ in 0..100 {
         if mails.len() >= count {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        mails = mailbox(m.mail_dir.path()).await;
+        mails = mailbox(m.dir.path()).await;
     }
     assert_eq!(mails.len(), count, "messages");
     let text = text_part(mails.last().unwrap());
@@ -102,7 +92,7 @@ async fn a_link_opened_in_the_browser_that_asked_signs_in_after_a_button() {
             .any(|c| c.to_str().unwrap().starts_with("keyway_magic="))
     );
     let link = newest_link(&m, 1).await;
-    let mail = text_part(&mailbox(m.mail_dir.path()).await[0]);
+    let mail = text_part(&mailbox(m.dir.path()).await[0]);
     assert!(
         mail.contains("127.0.0.1") && mail.contains("Not you?"),
         "{mail}"
@@ -174,7 +164,7 @@ async fn the_answer_is_the_same_for_any_address() {
     assert_eq!(pages[0], pages[1]);
     assert_eq!(pages[0], pages[2]);
     // Only the active account got mail.
-    assert_eq!(mailbox(m.mail_dir.path()).await.len(), 1);
+    assert_eq!(mailbox(m.dir.path()).await.len(), 1);
 }
 
 #[tokio::test]
@@ -408,7 +398,7 @@ async fn a_relying_party_sees_amr_email_and_a_client_can_refuse_links() {
     );
     ask(app, &browser, &signin, "alice@example.com").await;
     let link = newest_link(&m, 1).await;
-    let mail = text_part(&mailbox(m.mail_dir.path()).await[0]);
+    let mail = text_part(&mailbox(m.dir.path()).await[0]);
     assert!(
         mail.contains("Test App"),
         "the message names the application: {mail}"

@@ -10,6 +10,24 @@ use keyway::config::{Config, RawConfig};
 use keyway::mail::messages::Rendered;
 use std::sync::Arc;
 
+/// A server whose mail goes to .eml files in `dir`.
+pub struct MailApp {
+    pub app: TestApp,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn mail_app_with(tweak: impl FnOnce(&mut RawConfig)) -> MailApp {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().display().to_string();
+    let app = TestApp::spawn_with(|c| {
+        c.email.transport = "file".into();
+        c.email.file_dir = Some(path);
+        tweak(c);
+    })
+    .await;
+    MailApp { app, dir }
+}
+
 fn message(subject: &str) -> Rendered {
     Rendered {
         subject: subject.into(),
@@ -91,14 +109,8 @@ pub async fn mailbox(dir: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn the_file_transport_writes_one_eml_per_message() {
-    let mail_dir = tempfile::tempdir().unwrap();
-    let dir = mail_dir.path().to_owned();
-    let app = TestApp::spawn_with(|c| {
-        c.email.transport = "file".into();
-        c.email.file_dir = Some(dir.display().to_string());
-        c.email.from = Some("Team Keyway <keyway@example.com>".into());
-    })
-    .await;
+    let MailApp { app, dir: mail_dir } =
+        mail_app_with(|c| c.email.from = Some("Team Keyway <keyway@example.com>".into())).await;
     app.state
         .mail
         .queue("alice@example.com", message("Hello"), "test", None)

@@ -8,7 +8,7 @@ use crate::auth::{CredentialError, session};
 use crate::domain::RequestMeta;
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::{CsrfForm, CurrentUser};
+use crate::web::extract::{CsrfForm, CurrentUser, Empty};
 use crate::web::{pages, see_other, urls};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -254,9 +254,6 @@ fn needs_recent_sign_in(state: &AppState, current: &CurrentUser) -> Option<Respo
     (!account::is_recent(&current.signed_in, state.now()))
         .then(|| see_other(&format!("{}?next={}", urls::SIGNIN, urls::ACCOUNT)))
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 async fn passkey_options(
     State(state): State<AppState>,

@@ -7,7 +7,7 @@ use crate::domain::ClientKind;
 use crate::ops::OpsError;
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::CsrfForm;
+use crate::web::extract::{CsrfForm, Empty};
 use crate::web::{pages, see_other};
 use askama::Template;
 use axum::Router;
@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde::Deserialize;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
@@ -164,9 +163,6 @@ async fn set_groups(
         Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
     }
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 async fn delete(
     State(state): State<AppState>,

@@ -3,7 +3,7 @@
 //! token, or the state of a login it started.
 
 use crate::crypto::SealingKey;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use base64::Engine as _;
 use serde::{Serialize, de::DeserializeOwned};
@@ -27,18 +27,6 @@ pub fn seal<T: Serialize>(key: &SealingKey, name: &str, value: &T) -> Option<Str
 pub fn open<T: DeserializeOwned>(key: &SealingKey, name: &str, text: &str) -> Option<T> {
     let sealed = ENGINE.decode(text).ok()?;
     serde_json::from_slice(&key.open(&sealed, name.as_bytes()).ok()?).ok()
-}
-
-/// The value of cookie `name` in the request.
-pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 /// Sets (or, with `max_age` 0, clears) a cookie on /admin.

@@ -5,7 +5,7 @@ use crate::auth::session;
 use crate::ops::OpsError;
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::CsrfForm;
+use crate::web::extract::{CsrfForm, Empty};
 use crate::web::{pages, see_other};
 use askama::Template;
 use axum::Router;
@@ -171,9 +171,6 @@ async fn rename(
     let result = operator(&state, &admin).rename_group(&id, &form.name).await;
     after(&state, &session, &admin, &id, result).await
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 async fn delete(
     State(state): State<AppState>,

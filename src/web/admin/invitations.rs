@@ -5,7 +5,7 @@ use crate::auth::session;
 use crate::ops::{CreateInvitation, OpsError};
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::CsrfForm;
+use crate::web::extract::{CsrfForm, Empty};
 use crate::web::{pages, see_other};
 use askama::Template;
 use axum::Router;
@@ -166,9 +166,6 @@ async fn create(
         Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
     }
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 async fn revoke(
     State(state): State<AppState>,

@@ -6,7 +6,7 @@ use crate::auth::session;
 use crate::state::AppState;
 use crate::store::KeyState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::CsrfForm;
+use crate::web::extract::{CsrfForm, Empty};
 use crate::web::{pages, see_other};
 use askama::Template;
 use axum::Router;
@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde::Deserialize;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
@@ -82,9 +81,6 @@ async fn list(
         },
     ))
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 async fn rotate(
     State(state): State<AppState>,

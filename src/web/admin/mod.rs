@@ -14,7 +14,7 @@ mod users;
 use crate::auth::session;
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::CsrfForm;
+use crate::web::extract::{CsrfForm, Empty};
 use crate::web::{found, pages, see_other};
 use askama::Template;
 use axum::Router;
@@ -109,7 +109,11 @@ impl IntoResponse for NotAdmin {
 
 fn session_of(state: &AppState, headers: &HeaderMap) -> Option<AdminSession> {
     let name = cookie::name(SESSION_COOKIE, state.config.is_https());
-    let s: AdminSession = cookie::open(&state.admin_key, &name, &cookie::read(headers, &name)?)?;
+    let s: AdminSession = cookie::open(
+        &state.admin_key,
+        &name,
+        &crate::web::extract::cookie(headers, &name)?,
+    )?;
     (s.expires_at > state.now()).then_some(s)
 }
 
@@ -198,7 +202,7 @@ async fn callback(
 ) -> AppResult<Response> {
     let https = state.config.is_https();
     let login_name = cookie::name(LOGIN_COOKIE, https);
-    let pending: Option<LoginState> = cookie::read(&headers, &login_name)
+    let pending: Option<LoginState> = crate::web::extract::cookie(&headers, &login_name)
         .and_then(|v| cookie::open(&state.admin_key, &login_name, &v))
         .filter(|p: &LoginState| p.expires_at > state.now());
     let failed = |why: String| {
@@ -240,9 +244,6 @@ async fn callback(
     cookie::set(&mut res, &login_name, "", 0, https);
     Ok(res)
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// Out of the admin UI, and through Keyway's end_session endpoint with the ID token as hint.
 async fn logout(

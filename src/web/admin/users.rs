@@ -7,7 +7,7 @@ use crate::auth::session;
 use crate::ops::OpsError;
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::extract::CsrfForm;
+use crate::web::extract::{CsrfForm, Empty};
 use crate::web::{pages, see_other};
 use askama::Template;
 use axum::Router;
@@ -208,9 +208,6 @@ async fn show(
 ) -> AppResult<Response> {
     render_user(&state, &session, &admin, &id, None).await
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 async fn username_of(state: &AppState, id: &str) -> AppResult<String> {
     Ok(state

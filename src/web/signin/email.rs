@@ -30,15 +30,7 @@ fn cookie_name(state: &AppState) -> &'static str {
 
 /// The browser's binding value, from its cookie.
 fn binding(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let name = cookie_name(state);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    crate::web::extract::cookie(headers, cookie_name(state))
 }
 
 fn set_binding(state: &AppState, res: &mut Response, value: &str) {
