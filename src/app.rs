@@ -245,6 +245,8 @@ async fn ensure_admin_client(
         refresh_always: false,
         require_passkey: false,
         allow_magic_link: false,
+        logo_uri: None,
+        lifetimes: Default::default(),
     };
     match repos.clients.create(&client, now).await {
         Ok(_) | Err(crate::store::StoreError::Conflict(_)) => Ok(()),

@@ -79,3 +79,35 @@ impl Stopwatch {
         self.0.elapsed()
     }
 }
+
+/// `30m`, `72h`, `7d`, `90s` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m, 72h or 7d"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    n.checked_mul(unit)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// Seconds as the largest whole unit `parse_duration` reads back: `7d`, `1h`, `90s`.
+pub fn format_duration(seconds: i64) -> String {
+    match seconds {
+        0 => "0".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}

@@ -10,7 +10,7 @@ use crate::app::{self, Application};
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::{GrantType, NewUser};
+use crate::domain::{Client, GrantType, NewUser};
 use crate::oidc::clients::ClientSpec;
 use crate::oidc::keys;
 use crate::ops::{Actor, CreateInvitation, CreateUser, Operator};
@@ -180,43 +180,96 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
             always_refresh,
             require_passkey,
             no_magic_link,
+            extra,
         } => {
-            let spec = ClientSpec {
+            let mut spec = ClientSpec {
                 name,
                 redirect_uris,
                 post_logout_redirect_uris: post_logout_uris,
                 public,
                 grant_types: grants.into_iter().map(GrantType::from).collect(),
-                // `--scope "openid email"` is what people type: accept it as two scopes.
-                scopes: scopes
-                    .iter()
-                    .flat_map(|s| s.split_whitespace())
-                    .map(str::to_owned)
-                    .collect(),
+                scopes: split_scopes(&scopes),
                 first_party,
                 id_token_alg: id_token_alg.into(),
                 refresh_always: always_refresh,
                 require_passkey,
                 allow_magic_link: !no_magic_link,
+                ..ClientSpec::default()
             };
+            extra.apply(&mut spec)?;
             let (client, secret) =
                 with_operator(config, async |ops| Ok(ops.create_client(spec).await?)).await?;
-            let mut doc = client_json(&client);
-            if let (Some(secret), Some(obj)) = (&secret, doc.as_object_mut()) {
-                obj.insert("client_secret".into(), Value::String(secret.clone()));
-            }
-            out.emit(&doc, || {
-                let mut s = format!(
-                    "created {} client {:?}\nclient_id:     {}\n",
-                    kind_name(&client),
-                    client.name,
-                    client.id
-                );
-                if let Some(secret) = &secret {
-                    s.push_str(&format!("client_secret: {secret}\n"));
-                    s.push_str("The client secret is shown only once: store it now (Keyway keeps only a hash).\n");
+            print_client(out, "created", &client, secret.as_deref())
+        }
+        ClientCommand::Update {
+            id,
+            name,
+            redirect_uris,
+            post_logout_uris,
+            public,
+            grants,
+            scopes,
+            first_party,
+            id_token_alg,
+            always_refresh,
+            require_passkey,
+            magic_link,
+            extra,
+        } => {
+            let (client, secret) = with_operator(config, async |ops| {
+                let current = ops.client(&id).await?;
+                let mut spec = ClientSpec::of(&current);
+                spec.name = name.unwrap_or(spec.name);
+                spec.redirect_uris = redirect_uris.unwrap_or(spec.redirect_uris);
+                spec.post_logout_redirect_uris =
+                    post_logout_uris.unwrap_or(spec.post_logout_redirect_uris);
+                spec.public = public.unwrap_or(spec.public);
+                if let Some(grants) = grants {
+                    spec.grant_types = grants.into_iter().map(GrantType::from).collect();
                 }
-                s
+                if let Some(scopes) = scopes {
+                    spec.scopes = split_scopes(&scopes);
+                }
+                spec.first_party = first_party.unwrap_or(spec.first_party);
+                spec.id_token_alg = id_token_alg.map_or(spec.id_token_alg, Into::into);
+                spec.refresh_always = always_refresh.unwrap_or(spec.refresh_always);
+                spec.require_passkey = require_passkey.unwrap_or(spec.require_passkey);
+                spec.allow_magic_link = magic_link.unwrap_or(spec.allow_magic_link);
+                extra.apply(&mut spec)?;
+                Ok(ops.update_client(&id, spec).await?)
+            })
+            .await?;
+            print_client(out, "updated", &client, secret.as_deref())
+        }
+        ClientCommand::RotateSecret { id, overlap } => {
+            let (client, secret) = with_operator(config, async |ops| {
+                Ok(ops.rotate_client_secret(&id, overlap).await?)
+            })
+            .await?;
+            print_client(out, "rotated the secret of", &client, Some(&secret))
+        }
+        ClientCommand::Groups { id, groups } => {
+            with_operator(config, async |ops| {
+                let known = ops.list_groups().await?;
+                let mut ids = Vec::new();
+                for name in &groups {
+                    match known.iter().find(|g| &g.name == name) {
+                        Some(g) => ids.push(g.id.clone()),
+                        None => bail!("no group named {name:?}"),
+                    }
+                }
+                Ok(ops.set_client_groups(&id, ids).await?)
+            })
+            .await?;
+            out.emit(&json!({ "client_id": id, "groups": groups }), || {
+                if groups.is_empty() {
+                    format!("client {id}: everyone may sign in")
+                } else {
+                    format!(
+                        "client {id}: only members of {} may sign in",
+                        groups.join(", ")
+                    )
+                }
             })
         }
         ClientCommand::List => {
@@ -228,6 +281,63 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
             with_operator(config, async |ops| Ok(ops.delete_client(&id).await?)).await?;
             out.emit(&json!({ "deleted": id }), || format!("client {id} deleted"))
         }
+    }
+}
+
+/// `--scope "openid email"` is what people type: accept it as two scopes.
+fn split_scopes(scopes: &[String]) -> Vec<String> {
+    scopes
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn print_client(out: Out, done: &str, client: &Client, secret: Option<&str>) -> anyhow::Result<()> {
+    let mut doc = client_json(client);
+    if let (Some(secret), Some(obj)) = (secret, doc.as_object_mut()) {
+        obj.insert("client_secret".into(), Value::String(secret.to_owned()));
+    }
+    out.emit(&doc, || {
+        let mut s = format!(
+            "{done} {} client {:?}\nclient_id:     {}\n",
+            kind_name(client),
+            client.name,
+            client.id
+        );
+        if let Some(secret) = secret {
+            s.push_str(&format!("client_secret: {secret}\n"));
+            s.push_str(
+                "The client secret is shown only once: store it now (Keyway keeps only a hash).\n",
+            );
+        }
+        if let Some((_, until)) = &client.previous_secret {
+            s.push_str(&format!(
+                "The previous secret keeps working until {}.\n",
+                super::output::human_time(*until)
+            ));
+        }
+        s
+    })
+}
+
+impl super::ClientExtras {
+    fn apply(self, spec: &mut ClientSpec) -> anyhow::Result<()> {
+        if let Some(logo) = self.logo_uri {
+            spec.logo_uri = Some(logo).filter(|l| !l.is_empty());
+        }
+        let lifetime = |v: Option<i64>, current: Option<u32>| -> anyhow::Result<Option<u32>> {
+            match v {
+                None => Ok(current),
+                Some(0) => Ok(None),
+                Some(s) => Ok(Some(u32::try_from(s).context("lifetime too long")?)),
+            }
+        };
+        let l = &mut spec.lifetimes;
+        l.access_token = lifetime(self.access_token_ttl, l.access_token)?;
+        l.id_token = lifetime(self.id_token_ttl, l.id_token)?;
+        l.refresh_token = lifetime(self.refresh_token_ttl, l.refresh_token)?;
+        Ok(())
     }
 }
 

@@ -276,6 +276,55 @@ enum ClientCommand {
         /// Refuse sign-ins by emailed link (for example for an admin application)
         #[arg(long)]
         no_magic_link: bool,
+        #[command(flatten)]
+        extra: ClientExtras,
+    },
+    /// Change a client's settings: each option given replaces that setting (lists whole)
+    Update {
+        /// The client_id
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "redirect-uri", value_name = "URI", num_args = 1..)]
+        redirect_uris: Option<Vec<String>>,
+        /// Post-logout redirect URIs; "--post-logout-uri" alone clears them
+        #[arg(long = "post-logout-uri", value_name = "URI", num_args = 0..)]
+        post_logout_uris: Option<Vec<String>>,
+        /// Make the client public (true: drops its secret) or confidential (false: prints a new secret)
+        #[arg(long, value_name = "BOOL")]
+        public: Option<bool>,
+        #[arg(long = "grant", value_name = "GRANT", num_args = 1..)]
+        grants: Option<Vec<GrantArg>>,
+        #[arg(long = "scope", value_name = "SCOPE", num_args = 1..)]
+        scopes: Option<Vec<String>>,
+        #[arg(long, value_name = "BOOL")]
+        first_party: Option<bool>,
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<AlgArg>,
+        #[arg(long, value_name = "BOOL")]
+        always_refresh: Option<bool>,
+        #[arg(long, value_name = "BOOL")]
+        require_passkey: Option<bool>,
+        #[arg(long, value_name = "BOOL")]
+        magic_link: Option<bool>,
+        #[command(flatten)]
+        extra: ClientExtras,
+    },
+    /// Give a confidential client a new secret (printed once); the old one keeps working for the overlap
+    RotateSecret {
+        /// The client_id
+        id: String,
+        /// How long the old secret keeps working: 0, 30m, 24h, 7d (at most 30d)
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        overlap: i64,
+    },
+    /// Let only members of these groups sign in to a client; no --group: everyone
+    Groups {
+        /// The client_id
+        id: String,
+        /// Group names
+        #[arg(long = "group", value_name = "GROUP", num_args = 0..)]
+        groups: Vec<String>,
     },
     /// List clients
     List,
@@ -284,6 +333,23 @@ enum ClientCommand {
         /// The client_id
         id: String,
     },
+}
+
+/// Client settings `create` and `update` share; on `update`, a lifetime of 0 means the server's.
+#[derive(Debug, Args)]
+struct ClientExtras {
+    /// URL of the application's logo (https), shown on the sign-in page; "" clears it
+    #[arg(long, value_name = "URL")]
+    logo_uri: Option<String>,
+    /// Access token lifetime for this client: 15m, 1h or seconds [default: the server's]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    access_token_ttl: Option<i64>,
+    /// ID token lifetime for this client (at most the server's)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    id_token_ttl: Option<i64>,
+    /// How long a refresh chain may live for this client: 30d or seconds
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    refresh_token_ttl: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,25 +390,8 @@ enum InviteCommand {
     },
 }
 
-/// `30m`, `72h`, `7d`, `90s` or plain seconds.
 fn parse_duration(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30m, 72h or 7d"))?;
-    let unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
-    };
-    n.checked_mul(unit)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    crate::clock::parse_duration(text)
 }
 
 #[derive(Debug, Subcommand)]

@@ -74,6 +74,12 @@ pub(super) fn client_json(c: &Client) -> Value {
         "refresh_always": c.refresh_always,
         "require_passkey": c.require_passkey,
         "allow_magic_link": c.allow_magic_link,
+        "logo_uri": c.logo_uri,
+        "access_token_ttl": c.lifetimes.access_token,
+        "id_token_ttl": c.lifetimes.id_token,
+        "refresh_token_ttl": c.lifetimes.refresh_token,
+        "previous_secret_until": c.previous_secret.as_ref().map(|(_, until)| until),
+        "allowed_groups": c.allowed_groups,
         "created_at": c.created_at,
     })
 }

@@ -60,6 +60,16 @@ impl SigningAlg {
     }
 }
 
+/// A client's own token lifetimes in seconds; `None`: the server's (`lifetimes.*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientLifetimes {
+    pub access_token: Option<u32>,
+    /// Never longer than the server's `lifetimes.id_token`: retired keys stay published that long.
+    pub id_token: Option<u32>,
+    /// How long a refresh chain may live (the server's `lifetimes.refresh_token_absolute`).
+    pub refresh_token: Option<u32>,
+}
+
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Client {
     pub id: String,
@@ -85,6 +95,12 @@ pub struct Client {
     pub allow_magic_link: bool,
     /// Ids of the groups whose members may sign in; empty: everyone.
     pub allowed_groups: Vec<String>,
+    /// Shown on the sign-in and consent pages.
+    pub logo_uri: Option<String>,
+    pub lifetimes: ClientLifetimes,
+    /// The secret being rotated out, and until when it still works.
+    #[serde(skip)]
+    pub previous_secret: Option<(String, UnixTime)>,
     pub created_at: UnixTime,
 }
 
@@ -111,9 +127,19 @@ impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
+    /// The hashes of the secrets that authenticate this client at `now`: the current one and,
+    /// during a rotation's overlap, the previous one.
+    pub fn secret_hashes(&self, now: UnixTime) -> impl Iterator<Item = &str> {
+        let previous = self
+            .previous_secret
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(h, _)| h.as_str());
+        self.secret_hash.as_deref().into_iter().chain(previous)
+    }
 }
 
-/// What `client create` (and later the admin UI) supplies; the store adds id and timestamps.
+/// What `client create` and the admin UI supply; the store adds id and timestamps.
 #[derive(Clone)]
 pub struct NewClient {
     pub id: String,
@@ -129,4 +155,6 @@ pub struct NewClient {
     pub refresh_always: bool,
     pub require_passkey: bool,
     pub allow_magic_link: bool,
+    pub logo_uri: Option<String>,
+    pub lifetimes: ClientLifetimes,
 }

@@ -9,7 +9,7 @@ mod mail;
 mod passkey;
 mod user;
 
-pub use client::{Client, ClientKind, GrantType, NewClient, SigningAlg};
+pub use client::{Client, ClientKind, ClientLifetimes, GrantType, NewClient, SigningAlg};
 pub use email_token::{EmailPurpose, EmailToken};
 pub use grant::{
     AccessToken, AuditEvent, AuthCode, Grant, RequestedClaims, StoredToken, TokenKind,
@@ -22,6 +22,8 @@ pub use user::{Address, NewUser, Profile, User};
 
 /// The built-in group of administrators, in the `groups` claim: a reserved group name.
 pub const ADMIN_GROUP: &str = "admin";
+/// The admin UI's own client (a public client made at start; see web::admin::rp).
+pub const ADMIN_CLIENT_ID: &str = "keyway-admin";
 
 /// Scopes Keyway understands. Others in a request are ignored (RFC 6749 §3.3 lets us narrow).
 pub const OIDC_SCOPES: [&str; 7] = [

@@ -2,7 +2,7 @@
 //! client id and, for confidential clients, a secret that is returned once and stored hashed.
 
 use crate::clock::UnixTime;
-use crate::domain::{Client, GrantType, NewClient, OIDC_SCOPES, SigningAlg};
+use crate::domain::{Client, ClientLifetimes, GrantType, NewClient, OIDC_SCOPES, SigningAlg};
 use crate::store::{ClientRepo, StoreError};
 use url::{Host, Url};
 
@@ -27,7 +27,61 @@ pub struct ClientSpec {
     pub require_passkey: bool,
     /// Accept sign-ins by emailed link.
     pub allow_magic_link: bool,
+    /// https (or http on loopback); shown on the sign-in and consent pages.
+    pub logo_uri: Option<String>,
+    pub lifetimes: ClientLifetimes,
 }
+
+impl Default for ClientSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            public: false,
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            first_party: false,
+            id_token_alg: SigningAlg::RS256,
+            refresh_always: false,
+            require_passkey: false,
+            allow_magic_link: true,
+            logo_uri: None,
+            lifetimes: ClientLifetimes::default(),
+        }
+    }
+}
+
+impl ClientSpec {
+    /// The settings `client` has now, to change some of them.
+    pub fn of(client: &Client) -> Self {
+        Self {
+            name: client.name.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            public: client.secret_hash.is_none(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            first_party: client.first_party,
+            id_token_alg: client.id_token_alg,
+            refresh_always: client.refresh_always,
+            require_passkey: client.require_passkey,
+            allow_magic_link: client.allow_magic_link,
+            logo_uri: client.logo_uri.clone(),
+            lifetimes: client.lifetimes,
+        }
+    }
+}
+
+/// Bounds of a client's own lifetimes, in seconds: (what, least, most).
+pub const LIFETIME_BOUNDS: [(&str, u32, u32); 3] = [
+    ("access token", 60, 86_400),
+    ("ID token", 60, 86_400),
+    ("refresh token", 300, 365 * 86_400),
+];
+
+/// The longest overlap of a secret rotation: both secrets work this long at most.
+pub const MAX_SECRET_OVERLAP: i64 = 30 * 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -82,6 +136,19 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
              or a reverse-domain private-use scheme such as com.example.app:/callback"
         )),
     }
+}
+
+/// A logo is fetched by every visitor's browser (the pages allow images from https only).
+fn validate_logo_uri(uri: &str) -> Result<String, String> {
+    if uri.len() > 2000 {
+        return Err("logo URL must be at most 2000 characters".into());
+    }
+    let url =
+        Url::parse(uri).map_err(|e| format!("logo URL {uri:?} is not an absolute URL ({e})"))?;
+    if url.scheme() != "https" || url.host().is_none() {
+        return Err(format!("logo URL {uri:?} must be an https URL"));
+    }
+    Ok(url.to_string())
 }
 
 /// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
@@ -159,7 +226,25 @@ fn normalize(spec: ClientSpec) -> Result<ClientSpec, RegisterError> {
             "scope {bad:?} is not a valid scope token (printable ASCII, no spaces or quotes)"
         )));
     }
+    let logo_uri = match spec.logo_uri.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(uri) => Some(validate_logo_uri(uri).map_err(invalid)?),
+    };
+    let l = spec.lifetimes;
+    for ((what, least, most), value) in
+        LIFETIME_BOUNDS
+            .iter()
+            .zip([l.access_token, l.id_token, l.refresh_token])
+    {
+        if let Some(v) = value.filter(|v| !(*least..=*most).contains(v)) {
+            return Err(invalid(format!(
+                "the {what} lifetime must be between {least} and {most} seconds (got {v})"
+            )));
+        }
+    }
     Ok(ClientSpec {
+        logo_uri,
+        lifetimes: l,
         name,
         redirect_uris,
         post_logout_redirect_uris,
@@ -183,15 +268,16 @@ pub async fn register(
 ) -> Result<(Client, Option<String>), RegisterError> {
     let spec = normalize(spec)?;
     let id = crate::crypto::random_id().map_err(StoreError::Backend)?;
-    let secret = if spec.public {
-        None
+    let (secret, secret_hash) = if spec.public {
+        (None, None)
     } else {
-        Some(crate::crypto::random_token().map_err(StoreError::Backend)?)
+        let (plain, hash) = new_secret()?;
+        (Some(plain), Some(hash))
     };
     let new = NewClient {
         id,
         name: spec.name,
-        secret_hash: secret.as_deref().map(crate::crypto::token_hash),
+        secret_hash,
         redirect_uris: spec.redirect_uris,
         post_logout_redirect_uris: spec.post_logout_redirect_uris,
         grant_types: spec.grant_types,
@@ -202,9 +288,82 @@ pub async fn register(
         refresh_always: spec.refresh_always,
         require_passkey: spec.require_passkey,
         allow_magic_link: spec.allow_magic_link,
+        logo_uri: spec.logo_uri,
+        lifetimes: spec.lifetimes,
     };
     let client = repo.create(&new, now).await?;
     Ok((client, secret))
+}
+
+fn new_secret() -> Result<(String, String), RegisterError> {
+    let secret = crate::crypto::random_token().map_err(StoreError::Backend)?;
+    let hash = crate::crypto::token_hash(&secret);
+    Ok((secret, hash))
+}
+
+/// Changes every setting of client `id` to `spec`. A public client made confidential gets a
+/// secret, returned this once; a confidential one made public loses its secrets.
+pub async fn update(
+    repo: &dyn ClientRepo,
+    id: &str,
+    spec: ClientSpec,
+) -> Result<(Client, Option<String>), RegisterError> {
+    let spec = normalize(spec)?;
+    let mut client = repo
+        .get(id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("client {id:?}")))?;
+    let mut secret = None;
+    if spec.public {
+        client.secret_hash = None;
+        client.previous_secret = None;
+    } else if client.secret_hash.is_none() {
+        let (plain, hash) = new_secret()?;
+        client.secret_hash = Some(hash);
+        secret = Some(plain);
+    }
+    client.name = spec.name;
+    client.redirect_uris = spec.redirect_uris;
+    client.post_logout_redirect_uris = spec.post_logout_redirect_uris;
+    client.grant_types = spec.grant_types;
+    client.scopes = spec.scopes;
+    client.first_party = spec.first_party;
+    client.id_token_alg = spec.id_token_alg;
+    client.refresh_always = spec.refresh_always;
+    client.require_passkey = spec.require_passkey;
+    client.allow_magic_link = spec.allow_magic_link;
+    client.logo_uri = spec.logo_uri;
+    client.lifetimes = spec.lifetimes;
+    repo.update(&client).await?;
+    Ok((client, secret))
+}
+
+/// Gives a confidential client a new secret (returned this once). The old one keeps working for
+/// `overlap` seconds, so its deployments can move over without an outage; 0 ends it at once.
+pub async fn rotate_secret(
+    repo: &dyn ClientRepo,
+    id: &str,
+    overlap: i64,
+    now: UnixTime,
+) -> Result<(Client, String), RegisterError> {
+    if !(0..=MAX_SECRET_OVERLAP).contains(&overlap) {
+        return Err(invalid(format!(
+            "the overlap must be between 0 and {} days",
+            MAX_SECRET_OVERLAP / 86_400
+        )));
+    }
+    let mut client = repo
+        .get(id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("client {id:?}")))?;
+    let Some(current) = client.secret_hash.take() else {
+        return Err(invalid("a public client has no secret to rotate"));
+    };
+    let (plain, hash) = new_secret()?;
+    client.secret_hash = Some(hash);
+    client.previous_secret = (overlap > 0).then_some((current, now + overlap));
+    repo.update(&client).await?;
+    Ok((client, plain))
 }
 
 #[cfg(test)]
@@ -269,6 +428,7 @@ mod tests {
             refresh_always: false,
             require_passkey: false,
             allow_magic_link: true,
+            ..ClientSpec::default()
         }
     }
 
@@ -325,6 +485,23 @@ mod tests {
                 ..spec()
             })
             .contains("post-logout")
+        );
+        assert!(
+            e(ClientSpec {
+                logo_uri: Some("http://example.com/logo.png".into()),
+                ..spec()
+            })
+            .contains("logo")
+        );
+        assert!(
+            e(ClientSpec {
+                lifetimes: ClientLifetimes {
+                    access_token: Some(10),
+                    ..Default::default()
+                },
+                ..spec()
+            })
+            .contains("access token lifetime")
         );
         // A machine client needs no redirect URI.
         assert!(

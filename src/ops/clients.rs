@@ -1,7 +1,7 @@
-//! Clients (relying parties): register, list, delete.
+//! Clients (relying parties): register, edit, rotate secrets, restrict to groups, delete.
 
 use super::{Operator, OpsError, OpsResult};
-use crate::domain::Client;
+use crate::domain::{ADMIN_CLIENT_ID, Client};
 use crate::oidc::clients::{self, ClientSpec, RegisterError};
 
 impl Operator {
@@ -9,12 +9,57 @@ impl Operator {
     pub async fn create_client(&self, spec: ClientSpec) -> OpsResult<(Client, Option<String>)> {
         let (client, secret) = clients::register(self.repos.clients.as_ref(), spec, self.now())
             .await
-            .map_err(|e| match e {
-                RegisterError::Invalid(msg) => OpsError::Invalid(msg),
-                RegisterError::Store(e) => e.into(),
-            })?;
+            .map_err(register_error)?;
         self.record("client.create", None, Some(&client.id)).await;
         Ok((client, secret))
+    }
+
+    /// Changes every setting of a client; returns it with a new secret when it became
+    /// confidential (shown this once).
+    pub async fn update_client(
+        &self,
+        id: &str,
+        spec: ClientSpec,
+    ) -> OpsResult<(Client, Option<String>)> {
+        self.not_the_admin_ui(id, "changed")?;
+        let (client, secret) = clients::update(self.repos.clients.as_ref(), id, spec)
+            .await
+            .map_err(register_error)?;
+        self.record("client.update", None, Some(id)).await;
+        Ok((client, secret))
+    }
+
+    /// A new secret for a confidential client (shown this once); the old one keeps working for
+    /// `overlap` seconds.
+    pub async fn rotate_client_secret(
+        &self,
+        id: &str,
+        overlap: i64,
+    ) -> OpsResult<(Client, String)> {
+        let (client, secret) =
+            clients::rotate_secret(self.repos.clients.as_ref(), id, overlap, self.now())
+                .await
+                .map_err(register_error)?;
+        self.record("client.secret_rotate", None, Some(id)).await;
+        Ok((client, secret))
+    }
+
+    /// The admin UI's own client is made at start and must stay as it is.
+    fn not_the_admin_ui(&self, id: &str, what: &str) -> OpsResult<()> {
+        if id == ADMIN_CLIENT_ID {
+            return Err(OpsError::Refused(format!(
+                "the admin UI's own application cannot be {what}"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn client(&self, id: &str) -> OpsResult<Client> {
+        self.repos
+            .clients
+            .get(id)
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("client {id:?}")))
     }
 
     pub async fn list_clients(&self) -> OpsResult<Vec<Client>> {
@@ -23,6 +68,7 @@ impl Operator {
 
     /// Deletes a client with its grants, tokens and consents.
     pub async fn delete_client(&self, id: &str) -> OpsResult<()> {
+        self.not_the_admin_ui(id, "deleted")?;
         if self.repos.clients.get(id).await?.is_none() {
             return Err(OpsError::NotFound(format!("client {id:?}")));
         }
@@ -33,6 +79,7 @@ impl Operator {
 
     /// Lets only members of these groups (ids) sign in to the client; none: everyone.
     pub async fn set_client_groups(&self, id: &str, group_ids: Vec<String>) -> OpsResult<()> {
+        self.not_the_admin_ui(id, "restricted to groups")?;
         let known: Vec<String> = self
             .repos
             .groups
@@ -50,5 +97,12 @@ impl Operator {
             .await?;
         self.record("client.groups", None, Some(id)).await;
         Ok(())
+    }
+}
+
+fn register_error(e: RegisterError) -> OpsError {
+    match e {
+        RegisterError::Invalid(msg) => OpsError::Invalid(msg),
+        RegisterError::Store(e) => e.into(),
     }
 }

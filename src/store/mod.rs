@@ -140,6 +140,9 @@ pub trait ClientRepo: Send + Sync {
     async fn delete(&self, id: &str) -> StoreResult<()>;
     /// Restricts sign-ins to members of these groups (ids); empty: everyone.
     async fn set_allowed_groups(&self, id: &str, group_ids: &[String]) -> StoreResult<()>;
+    /// Writes every setting of `client` (found by its id) and its secrets, but not its allowed
+    /// groups (`set_allowed_groups`) nor its creation time.
+    async fn update(&self, client: &Client) -> StoreResult<()>;
 }
 
 /// What presenting a refresh token came to (see `TokenRepo::rotate_refresh`).

@@ -71,7 +71,7 @@ pub async fn request_context(https: bool, req: Request, next: Next) -> Response 
     res
 }
 
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Security headers on every response; a handler may set its own CSP (the form_post page does).
 fn security_headers(https: bool, res: &mut Response) {

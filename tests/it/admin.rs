@@ -7,12 +7,12 @@ use crate::webauthn::{Device, redeem, redirected};
 use keyway::ops::{Actor, CreateInvitation, Operator};
 
 /// A person made by invitation (admin or not), signed in to Keyway in the returned browser.
-async fn person(app: &TestApp, username: &str, is_admin: bool) -> reqwest::Client {
+pub async fn person(app: &TestApp, username: &str, is_admin: bool) -> reqwest::Client {
     person_with_device(app, username, is_admin).await.0
 }
 
 /// The same, with the device that holds their passkey.
-async fn person_with_device(
+pub async fn person_with_device(
     app: &TestApp,
     username: &str,
     is_admin: bool,
@@ -46,7 +46,7 @@ async fn person_with_device(
 
 /// Follows redirects from `path` (recording each hop) until a page answers; returns the final
 /// response and the hops.
-async fn follow(
+pub async fn follow(
     app: &TestApp,
     browser: &reqwest::Client,
     path: &str,
@@ -214,7 +214,7 @@ async fn the_admin_client_takes_no_sign_in_links() {
 }
 
 /// Signs `browser` in to /admin; returns the dashboard page.
-async fn admin_page(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+pub async fn admin_page(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
     let (res, hops) = follow(app, browser, path).await;
     assert_eq!(res.status(), 200, "{path}: {hops:?}");
     res.text().await.unwrap()
@@ -376,7 +376,9 @@ async fn the_admin_authorization_sweep() {
         "/admin/groups".into(),
         "/admin/groups/some-id".into(),
         "/admin/apps".into(),
+        "/admin/apps/new".into(),
         "/admin/apps/some-id".into(),
+        "/admin/apps/some-id/edit".into(),
     ];
     let posts = [
         "/admin/logout".to_owned(),
@@ -392,6 +394,9 @@ async fn the_admin_authorization_sweep() {
         "/admin/groups/some-id/delete".into(),
         "/admin/groups/some-id/members".into(),
         "/admin/groups/some-id/members/remove".into(),
+        "/admin/apps".into(),
+        "/admin/apps/some-id".into(),
+        "/admin/apps/some-id/secret".into(),
         "/admin/apps/some-id/groups".into(),
         "/admin/apps/some-id/delete".into(),
     ];

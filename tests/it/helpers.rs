@@ -150,6 +150,7 @@ impl TestApp {
             refresh_always: false,
             require_passkey: false,
             allow_magic_link: true,
+            ..ClientSpec::default()
         };
         f(&mut spec);
         let (client, secret) = register(self.state.repos.clients.as_ref(), spec, self.clock_now())

@@ -9,6 +9,7 @@ mod webauthn;
 
 mod account;
 mod admin;
+mod admin_apps;
 mod authorize;
 mod claims;
 mod cli;

@@ -52,6 +52,7 @@ async fn every_action_is_audited_with_its_actor() {
             refresh_always: false,
             require_passkey: false,
             allow_magic_link: true,
+            ..ClientSpec::default()
         })
         .await
         .unwrap();

@@ -52,7 +52,7 @@ pub(super) async fn exchange(
         amr: code.amr.clone(),
         sid: code.sid.clone(),
         created_at: now,
-        expires_at: now + p.lifetimes.refresh_token_absolute as i64,
+        expires_at: now + super::refresh_ttl(p, client),
         revoked_at: None,
         claims: code.claims.clone(),
     };

@@ -42,7 +42,7 @@ pub(super) async fn issue(
         }
     };
     let access = ordered_token(now)?;
-    let ttl = p.lifetimes.access_token as i64;
+    let ttl = super::access_ttl(p, client);
     p.tokens
         .save_issued(Issued {
             grant: None,

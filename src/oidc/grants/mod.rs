@@ -158,6 +158,22 @@ struct UserGrant<'a> {
     parent: Option<String>,
 }
 
+/// The client's own access-token lifetime, else the server's.
+pub(super) fn access_ttl(p: &Provider, client: &Client) -> i64 {
+    client
+        .lifetimes
+        .access_token
+        .map_or(p.lifetimes.access_token, u64::from) as i64
+}
+
+/// How long a new refresh chain of this client may live.
+pub(super) fn refresh_ttl(p: &Provider, client: &Client) -> i64 {
+    client
+        .lifetimes
+        .refresh_token
+        .map_or(p.lifetimes.refresh_token_absolute, u64::from) as i64
+}
+
 /// Mints access (+ refresh) (+ ID) tokens for a grant: the response, and the rows to write with
 /// the grant (when new) and the audit event.
 async fn mint(
@@ -177,7 +193,7 @@ async fn mint(
         user_id: Some(user.id.clone()),
         scope: join_scope(scopes),
         created_at: now,
-        expires_at: now + lt.access_token as i64,
+        expires_at: now + access_ttl(p, client),
         consumed_at: None,
         revoked_at: None,
         claims: grant.claims.clone(),
@@ -227,7 +243,7 @@ async fn mint(
     let response = TokenResponse {
         access_token: access,
         token_type: "Bearer",
-        expires_in: lt.access_token as i64,
+        expires_in: access_ttl(p, client),
         scope: join_scope(scopes),
         refresh_token: refresh,
         id_token,
@@ -289,7 +305,13 @@ async fn sign_id_token(
         access_token: Some(access),
         user_claims: claims::values(g.user, &groups, names()),
         now,
-        ttl: p.lifetimes.id_token as i64,
+        ttl: g
+            .client
+            .lifetimes
+            .id_token
+            .map_or(p.lifetimes.id_token, |t| {
+                u64::from(t).min(p.lifetimes.id_token)
+            }) as i64,
     });
     let keys = p.keys.snapshot();
     // RSA signing costs most of a millisecond: it goes to the blocking pool so the async

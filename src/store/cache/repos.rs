@@ -150,6 +150,12 @@ impl ClientRepo for Cached {
         self.clients.create(client, now).await
     }
 
+    async fn update(&self, client: &Client) -> StoreResult<()> {
+        let result = self.clients.update(client).await;
+        self.changed(Kind::Clients);
+        result
+    }
+
     async fn get(&self, id: &str) -> StoreResult<Option<Client>> {
         self.sync(Kind::Clients);
         if let Some(client) = self.client_cache.get(id) {

@@ -9,6 +9,7 @@ use crate::domain::{
 use crate::store::{Issued, RefreshRotation, Repos, StoreError};
 
 mod accounts;
+mod clients;
 
 const NOW: UnixTime = 1_700_000_000;
 
@@ -57,6 +58,8 @@ async fn user_and_client(repos: &Repos) -> (User, String) {
         refresh_always: false,
         require_passkey: false,
         allow_magic_link: true,
+        logo_uri: None,
+        lifetimes: Default::default(),
     };
     let created = repos.clients.create(&client, NOW).await.unwrap();
     (user, created.id)

@@ -25,43 +25,33 @@ impl ClientRepo for SqliteStore {
             require_passkey: client.require_passkey,
             allow_magic_link: client.allow_magic_link,
             allowed_groups: Vec::new(),
+            logo_uri: client.logo_uri.clone(),
+            lifetimes: client.lifetimes,
+            previous_secret: None,
             created_at: now,
         };
-        let lists = [
-            json_text(&row.redirect_uris)?,
-            json_text(&row.post_logout_redirect_uris)?,
-            json_text(&row.grant_types)?,
-            json_text(&row.scopes)?,
-        ];
+        let settings = Settings::of(&row)?;
         let r = row.clone();
         self.write(move |conn| {
             Box::pin(async move {
-                let [redirect_uris, post_logout, grant_types, scopes] = lists;
-                sqlx::query(
-                    "INSERT INTO clients (id, name, secret_hash, redirect_uris, \
+                let q = sqlx::query(
+                    "INSERT INTO clients (name, secret_hash, redirect_uris, \
                      post_logout_redirect_uris, grant_types, scopes, first_party, id_token_alg, \
-                     refresh_token_cap, refresh_always, require_passkey, allow_magic_link, \
-                     created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&r.id)
-                .bind(&r.name)
-                .bind(&r.secret_hash)
-                .bind(redirect_uris)
-                .bind(post_logout)
-                .bind(grant_types)
-                .bind(scopes)
-                .bind(r.first_party)
-                .bind(r.id_token_alg.as_str())
-                .bind(i64::from(r.refresh_token_cap))
-                .bind(r.refresh_always)
-                .bind(r.require_passkey)
-                .bind(r.allow_magic_link)
-                .bind(r.created_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| {
-                    write_err(e, |_| Unique::ClientId.conflict(&r.id), || "client".into())
-                })?;
+                     refresh_always, require_passkey, allow_magic_link, logo_uri, \
+                     access_token_ttl, id_token_ttl, refresh_token_ttl, previous_secret_hash, \
+                     previous_secret_until, refresh_token_cap, created_at, id) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                );
+                settings
+                    .bind(q)
+                    .bind(i64::from(r.refresh_token_cap))
+                    .bind(r.created_at)
+                    .bind(&r.id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        write_err(e, |_| Unique::ClientId.conflict(&r.id), || "client".into())
+                    })?;
                 Ok(())
             })
         })
@@ -117,6 +107,76 @@ impl ClientRepo for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn update(&self, client: &Client) -> StoreResult<()> {
+        let settings = Settings::of(client)?;
+        let id = client.id.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let q = sqlx::query(
+                    "UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?, \
+                     post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, \
+                     first_party = ?, id_token_alg = ?, refresh_always = ?, \
+                     require_passkey = ?, allow_magic_link = ?, logo_uri = ?, \
+                     access_token_ttl = ?, id_token_ttl = ?, refresh_token_ttl = ?, \
+                     previous_secret_hash = ?, previous_secret_until = ? WHERE id = ?",
+                );
+                let done = settings
+                    .bind(q)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .or_backend()?;
+                touched(done, || format!("client {id:?}"))
+            })
+        })
+        .await
+    }
+}
+
+/// The columns `create` and `update` both write, in one order.
+struct Settings {
+    client: Client,
+    lists: [String; 4],
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+impl Settings {
+    fn of(client: &Client) -> StoreResult<Self> {
+        Ok(Self {
+            lists: [
+                json_text(&client.redirect_uris)?,
+                json_text(&client.post_logout_redirect_uris)?,
+                json_text(&client.grant_types)?,
+                json_text(&client.scopes)?,
+            ],
+            client: client.clone(),
+        })
+    }
+
+    fn bind<'q>(&'q self, q: Query<'q>) -> Query<'q> {
+        let c = &self.client;
+        let [redirect_uris, post_logout, grant_types, scopes] = &self.lists;
+        let (previous, until) = c.previous_secret.clone().unzip();
+        q.bind(&c.name)
+            .bind(&c.secret_hash)
+            .bind(redirect_uris)
+            .bind(post_logout)
+            .bind(grant_types)
+            .bind(scopes)
+            .bind(c.first_party)
+            .bind(c.id_token_alg.as_str())
+            .bind(c.refresh_always)
+            .bind(c.require_passkey)
+            .bind(c.allow_magic_link)
+            .bind(&c.logo_uri)
+            .bind(c.lifetimes.access_token)
+            .bind(c.lifetimes.id_token)
+            .bind(c.lifetimes.refresh_token)
+            .bind(previous)
+            .bind(until)
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::OrBackend;
 use crate::domain::{
-    AuditEvent, Client, EmailToken, Grant, GrantType, Invitation, MagicLink, OutboxMessage,
-    SigningAlg, StoredPasskey, StoredToken, TokenKind, User,
+    AuditEvent, Client, ClientLifetimes, EmailToken, Grant, GrantType, Invitation, MagicLink,
+    OutboxMessage, SigningAlg, StoredPasskey, StoredToken, TokenKind, User,
 };
 use crate::store::{StoreResult, StoredKey};
 use anyhow::Context as _;
@@ -84,7 +84,22 @@ pub(super) struct ClientRow {
     require_passkey: bool,
     allow_magic_link: bool,
     allowed_groups: String,
+    logo_uri: Option<String>,
+    access_token_ttl: Option<i64>,
+    id_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    previous_secret_hash: Option<String>,
+    previous_secret_until: Option<i64>,
     created_at: i64,
+}
+
+fn ttl(v: Option<i64>, column: &str) -> StoreResult<Option<u32>> {
+    v.map(|t| {
+        u32::try_from(t)
+            .with_context(|| format!("{column} out of range: {t}"))
+            .or_backend()
+    })
+    .transpose()
 }
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
@@ -123,6 +138,13 @@ impl TryFrom<ClientRow> for Client {
             require_passkey: r.require_passkey,
             allow_magic_link: r.allow_magic_link,
             allowed_groups: json(&r.allowed_groups, "allowed_groups")?,
+            logo_uri: r.logo_uri,
+            lifetimes: ClientLifetimes {
+                access_token: ttl(r.access_token_ttl, "access_token_ttl")?,
+                id_token: ttl(r.id_token_ttl, "id_token_ttl")?,
+                refresh_token: ttl(r.refresh_token_ttl, "refresh_token_ttl")?,
+            },
+            previous_secret: r.previous_secret_hash.zip(r.previous_secret_until),
             created_at: r.created_at,
         })
     }

@@ -1,6 +1,6 @@
 //! Groups: list and create; a group's page renames it, deletes it, and adds or removes members.
 
-use super::{Admin, operator};
+use super::{Admin, operator, refusal};
 use crate::auth::session;
 use crate::ops::OpsError;
 use crate::state::AppState;
@@ -65,16 +65,6 @@ async fn list(
 pub struct NameForm {
     #[serde(default)]
     name: String,
-}
-
-/// The refusal's words for a page, or the error.
-fn refusal(e: OpsError) -> AppResult<String> {
-    match e {
-        OpsError::Invalid(why) | OpsError::Refused(why) => Ok(format!("{why}.")),
-        OpsError::Conflict(what) => Ok(format!("A {what} exists already.")),
-        OpsError::NotFound(_) => Err(AppError::not_found()),
-        OpsError::Internal(e) => Err(AppError::Internal(e)),
-    }
 }
 
 async fn create(

@@ -60,6 +60,18 @@ pub fn fresh_sign_in(state: &AppState, admin: &Admin, back: &str) -> Option<Resp
     })
 }
 
+/// The words of an operator's refusal, for the page to show again with them; any other error as
+/// an error page.
+pub fn refusal(e: crate::ops::OpsError) -> AppResult<String> {
+    use crate::ops::OpsError;
+    match e {
+        OpsError::Invalid(why) | OpsError::Refused(why) => Ok(format!("{why}.")),
+        OpsError::Conflict(what) => Ok(format!("A {what} exists already.")),
+        OpsError::NotFound(_) => Err(AppError::not_found()),
+        OpsError::Internal(e) => Err(AppError::Internal(e)),
+    }
+}
+
 /// The operator actions, performed by this administrator (audited as such).
 pub fn operator(state: &AppState, admin: &Admin) -> crate::ops::Operator {
     crate::ops::Operator::new(

@@ -15,7 +15,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 /// The admin UI's client id, created at start when missing.
-pub const CLIENT_ID: &str = "keyway-admin";
+pub const CLIENT_ID: &str = crate::domain::ADMIN_CLIENT_ID;
 pub const CALLBACK: &str = "/admin/callback";
 pub const SIGNED_OUT: &str = "/admin/signed-out";
 

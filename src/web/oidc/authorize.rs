@@ -189,6 +189,7 @@ async fn decide(
                 StatusCode::OK,
                 &ConsentPage {
                     client_name: &client.name,
+                    client_logo: client.logo_uri.as_deref(),
                     username: &user.username,
                     scopes: req
                         .consent_scopes()
@@ -287,6 +288,7 @@ fn describe_scope(s: &str) -> Option<&'static str> {
 #[template(path = "pages/consent.html")]
 struct ConsentPage<'a> {
     client_name: &'a str,
+    client_logo: Option<&'a str>,
     username: &'a str,
     scopes: Vec<&'static str>,
     csrf: &'a str,

@@ -44,6 +44,7 @@ struct SigninPage<'a> {
     next: &'a str,
     username: &'a str,
     client_name: Option<String>,
+    client_logo: Option<String>,
     error: Option<&'a str>,
     /// Seconds to wait, when too many attempts failed.
     retry_after: Option<u64>,
@@ -86,6 +87,7 @@ fn safe_next(next: &str) -> &'static str {
 /// What the page says and offers, for the waiting request (if any) and whoever is signed in.
 struct Context {
     client_name: Option<String>,
+    client_logo: Option<String>,
     magic_links: bool,
     hint: Option<String>,
     passkey_only: bool,
@@ -104,7 +106,7 @@ async fn context(state: &AppState, session: &Session, req: &str) -> AppResult<Co
         None => None,
     };
     let magic_links = client.as_ref().is_none_or(|c| c.allow_magic_link);
-    let client_name = client.map(|c| c.name);
+    let (client_name, client_logo) = client.map(|c| (c.name, c.logo_uri)).unzip();
     let passkey_only = waiting.as_ref().is_some_and(|r| r.require_phr);
     let current = session::current(session, &state.auth).await?;
     let needs_a_passkey = match (&current, passkey_only) {
@@ -118,6 +120,7 @@ async fn context(state: &AppState, session: &Session, req: &str) -> AppResult<Co
     };
     Ok(Context {
         client_name,
+        client_logo: client_logo.flatten(),
         magic_links: magic_links && !passkey_only,
         hint: waiting.and_then(|r| r.login_hint),
         passkey_only,
@@ -156,6 +159,7 @@ async fn render(
             next: safe_next(shown.next),
             username,
             client_name: cx.client_name,
+            client_logo: cx.client_logo,
             error: shown.error,
             retry_after: shown.retry_after,
             passkeys: state.auth.webauthn.is_some(),
