@@ -5,7 +5,7 @@ use super::output::{
     Out, client_json, clients_table, invitation_json, invitations_table, key_json, keys_table,
     kind_name, users_table,
 };
-use super::{ClientCommand, Command, InviteCommand, KeysCommand, UserCommand};
+use super::{ClientCommand, Command, GroupCommand, InviteCommand, KeysCommand, UserCommand};
 use crate::app::{self, Application};
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
@@ -29,6 +29,7 @@ pub(super) async fn execute(
         Command::Migrate => migrate(&config, out).await,
         Command::User(cmd) => user(cmd, &config, out).await,
         Command::Client(cmd) => client(cmd, &config, out).await,
+        Command::Group(cmd) => group(cmd, &config, out).await,
         Command::Keys(cmd) => keys_command(cmd, &config, out).await,
         Command::Invite(cmd) => invite(cmd, &config, out).await,
     }
@@ -151,7 +152,129 @@ async fn user(cmd: UserCommand, config: &Config, out: Out) -> anyhow::Result<()>
                 format!("user {} disabled", user.username)
             })
         }
+        UserCommand::Enable { username } => {
+            let user =
+                with_operator(config, async |ops| Ok(ops.enable_user(&username).await?)).await?;
+            out.emit(&serde_json::to_value(&user)?, || {
+                format!("user {} enabled", user.username)
+            })
+        }
+        UserCommand::Delete { username, yes } => {
+            if !yes {
+                bail!("user delete cannot be undone: add --yes to delete {username:?}");
+            }
+            with_operator(config, async |ops| Ok(ops.delete_user(&username).await?)).await?;
+            out.emit(&json!({ "deleted": username }), || {
+                format!("user {username} deleted")
+            })
+        }
+        UserCommand::Admin { username, revoke } => {
+            let user = with_operator(config, async |ops| {
+                Ok(ops.set_admin(&username, !revoke).await?)
+            })
+            .await?;
+            out.emit(&serde_json::to_value(&user)?, || {
+                if user.is_admin {
+                    format!("user {} is an administrator", user.username)
+                } else {
+                    format!("user {} is no longer an administrator", user.username)
+                }
+            })
+        }
+        UserCommand::Groups { username, groups } => {
+            with_operator(config, async |ops| {
+                let ids = ops.group_ids(&groups).await?;
+                Ok(ops.set_user_groups(&username, &ids).await?)
+            })
+            .await?;
+            out.emit(&json!({ "username": username, "groups": groups }), || {
+                format!("user {username} is in: {}", groups.join(", "))
+            })
+        }
+        UserCommand::Link { username, send } => {
+            let secret = with_operator(config, async |ops| {
+                Ok(ops.recovery_link(&username, send).await?)
+            })
+            .await?;
+            if send {
+                out.emit(&json!({ "username": username, "sent": true }), || {
+                    format!("a sign-in link for {username} is queued for their email address")
+                })
+            } else {
+                let url = crate::ops::recovery_url(&config.issuer, &secret);
+                out.emit(&json!({ "username": username, "url": url }), || {
+                    format!(
+                        "{url}\nA single-use link for {username} to register a new passkey, valid 72 hours: shown only now."
+                    )
+                })
+            }
+        }
     }
+}
+
+async fn group(cmd: GroupCommand, config: &Config, out: Out) -> anyhow::Result<()> {
+    let (doc, text) = with_operator(config, async |ops| {
+        Ok(match cmd {
+            GroupCommand::List => {
+                let groups = ops.list_groups().await?;
+                let doc = Value::Array(
+                    groups
+                        .iter()
+                        .map(|g| json!({ "id": g.id, "name": g.name, "members": g.members }))
+                        .collect(),
+                );
+                let text = if groups.is_empty() {
+                    "no groups".to_owned()
+                } else {
+                    groups
+                        .iter()
+                        .map(|g| format!("{}\t{} member(s)", g.name, g.members))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                (doc, text)
+            }
+            GroupCommand::Create { name } => {
+                let id = ops.create_group(&name).await?;
+                (
+                    json!({ "id": id, "name": name }),
+                    format!("group {name} created"),
+                )
+            }
+            GroupCommand::Rename { name, new_name } => {
+                let id = ops.group_id(&name).await?;
+                ops.rename_group(&id, &new_name).await?;
+                (
+                    json!({ "id": id, "name": new_name }),
+                    format!("group {name} renamed to {new_name}"),
+                )
+            }
+            GroupCommand::Delete { name } => {
+                let id = ops.group_id(&name).await?;
+                ops.delete_group(&id).await?;
+                (json!({ "deleted": name }), format!("group {name} deleted"))
+            }
+            GroupCommand::Add { group, username } => {
+                let id = ops.group_id(&group).await?;
+                ops.add_member(&id, &username).await?;
+                (
+                    json!({ "group": group, "added": username }),
+                    format!("{username} added to {group}"),
+                )
+            }
+            GroupCommand::Remove { group, username } => {
+                let id = ops.group_id(&group).await?;
+                let user = ops.user_by_name(&username).await?;
+                ops.remove_member(&id, &user.id).await?;
+                (
+                    json!({ "group": group, "removed": username }),
+                    format!("{username} removed from {group}"),
+                )
+            }
+        })
+    })
+    .await?;
+    out.emit(&doc, || text)
 }
 
 /// One line from stdin, without its line ending. Not echoed anywhere.
@@ -250,14 +373,7 @@ async fn client(cmd: ClientCommand, config: &Config, out: Out) -> anyhow::Result
         }
         ClientCommand::Groups { id, groups } => {
             with_operator(config, async |ops| {
-                let known = ops.list_groups().await?;
-                let mut ids = Vec::new();
-                for name in &groups {
-                    match known.iter().find(|g| &g.name == name) {
-                        Some(g) => ids.push(g.id.clone()),
-                        None => bail!("no group named {name:?}"),
-                    }
-                }
+                let ids = ops.group_ids(&groups).await?;
                 Ok(ops.set_client_groups(&id, ids).await?)
             })
             .await?;

@@ -65,6 +65,9 @@ enum Command {
     /// Manage relying parties (OAuth clients)
     #[command(subcommand, arg_required_else_help = false)]
     Client(ClientCommand),
+    /// Manage groups
+    #[command(subcommand, arg_required_else_help = false)]
+    Group(GroupCommand),
     /// Manage signing keys
     #[command(subcommand, arg_required_else_help = false)]
     Keys(KeysCommand),
@@ -105,6 +108,58 @@ enum UserCommand {
         /// The username
         username: String,
     },
+    /// Let a disabled user sign in again
+    Enable {
+        /// The username
+        username: String,
+    },
+    /// Delete a user with their passkeys, sessions, tokens and memberships
+    Delete {
+        /// The username
+        username: String,
+        /// Confirm: the deletion cannot be undone
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Make a user an administrator (or, with --revoke, no longer one)
+    Admin {
+        /// The username
+        username: String,
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Put a user in exactly these groups; no --group: in none
+    Groups {
+        /// The username
+        username: String,
+        /// Group names
+        #[arg(long = "group", value_name = "GROUP", num_args = 0..)]
+        groups: Vec<String>,
+    },
+    /// A single-use link (72 hours) with which the user registers a new passkey and signs in
+    Link {
+        /// The username
+        username: String,
+        /// Email it to the user's address instead of printing it
+        #[arg(long)]
+        send: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// List groups with their member counts
+    List,
+    /// Create a group
+    Create { name: String },
+    /// Rename a group
+    Rename { name: String, new_name: String },
+    /// Delete a group (its members stay)
+    Delete { name: String },
+    /// Add a user to a group
+    Add { group: String, username: String },
+    /// Remove a user from a group
+    Remove { group: String, username: String },
 }
 
 /// The user fields `user update` can set; each maps to an OIDC Core §5.1 claim.

@@ -25,6 +25,25 @@ impl Operator {
         Ok(self.repos.groups.list().await?)
     }
 
+    /// The id of the group named `name` (names are unique, compared without case).
+    pub async fn group_id(&self, name: &str) -> OpsResult<String> {
+        self.list_groups()
+            .await?
+            .into_iter()
+            .find(|g| g.name.eq_ignore_ascii_case(name.trim()))
+            .map(|g| g.id)
+            .ok_or_else(|| OpsError::NotFound(format!("group {name:?}")))
+    }
+
+    /// The ids of the groups with these names.
+    pub async fn group_ids(&self, names: &[String]) -> OpsResult<Vec<String>> {
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            ids.push(self.group_id(name).await?);
+        }
+        Ok(ids)
+    }
+
     pub async fn create_group(&self, name: &str) -> OpsResult<String> {
         let name = check_name(name)?;
         let id = self.repos.groups.create(&name, self.now()).await?;

@@ -3,12 +3,14 @@
 //! keeps the rules no caller may skip, such as never leaving Keyway without an active
 //! administrator.
 
+mod accounts;
 mod clients;
 mod groups;
 mod invitations;
 mod keys;
 mod users;
 
+pub use accounts::{RECOVERY_LINK_TTL, recovery_url};
 pub use invitations::{CreateInvitation, invitation_url};
 pub use users::{CreateUser, Field, UserChanges};
 

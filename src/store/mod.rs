@@ -91,6 +91,14 @@ pub trait UserRepo: Send + Sync {
     /// sets `updated_at`; returns the user as stored. `Conflict` when the email is taken.
     async fn update(&self, user: &User, now: UnixTime) -> StoreResult<User>;
     async fn count_active_admins(&self) -> StoreResult<u64>;
+    /// Sets or clears the admin flag. Clearing it is refused (`Ok(false)`, nothing written) when
+    /// it would leave no active administrator, decided in the same statement; `NotFound` when
+    /// there is no such user.
+    async fn set_admin(&self, id: &str, is_admin: bool, now: UnixTime) -> StoreResult<bool>;
+    /// Deletes the user and everything of theirs (sessions, grants and tokens, passkeys,
+    /// password, memberships, links); refused (`Ok(false)`) when they are the last active
+    /// administrator; `NotFound` when there is no such user. Audit events stay.
+    async fn delete(&self, id: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -65,7 +65,7 @@ async fn an_administrator_creates_and_edits_an_application() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 422);
+    assert_eq!(res.status(), 400);
     let page = res.text().await.unwrap();
     assert!(page.contains("non-loopback host"), "{page}");
     assert!(page.contains("value=\"Wiki\""), "{page}");
@@ -178,7 +178,7 @@ async fn an_administrator_creates_and_edits_an_application() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 422);
+    assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("cannot be changed"));
     let page = admin_page(&app, &admin, "/admin/apps/keyway-admin").await;
     assert!(!page.contains("Edit settings"));

@@ -133,6 +133,20 @@ impl UserRepo for Cached {
         result
     }
 
+    async fn set_admin(&self, id: &str, is_admin: bool, now: UnixTime) -> StoreResult<bool> {
+        let result = self.users.set_admin(id, is_admin, now).await;
+        self.changed(Kind::Users);
+        result
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<bool> {
+        let result = self.users.delete(id).await;
+        for kind in [Kind::Users, Kind::Tokens, Kind::Sessions] {
+            self.changed(kind);
+        }
+        result
+    }
+
     async fn count_active_admins(&self) -> StoreResult<u64> {
         self.users.count_active_admins().await
     }

@@ -1,5 +1,5 @@
-//! The contract for clients: every setting written by `update` reads back whole, and a cached
-//! read sees it at once.
+//! The contract for clients (every setting written by `update` reads back whole) and for the
+//! guarded account writes (the admin flag, deletion).
 
 use super::{NOW, db, user_and_client};
 use crate::domain::{ClientLifetimes, GrantType, SigningAlg};
@@ -44,4 +44,38 @@ async fn an_update_writes_every_setting_and_the_rotated_secret() {
     let read = db.repos.clients.get(&id).await.unwrap().unwrap();
     assert!(read.secret_hash.is_none() && read.previous_secret.is_none());
     assert_eq!(read.lifetimes, ClientLifetimes::default());
+}
+
+/// The admin flag and deletion never leave no active administrator, decided in the write itself.
+#[tokio::test]
+async fn the_last_active_administrator_is_neither_demoted_nor_deleted() {
+    let db = db().await;
+    let users = &db.repos.users;
+    let admin = |name: &str| crate::domain::NewUser {
+        is_admin: true,
+        ..super::new_user(name)
+    };
+    let ada = users.create(&admin("ada"), NOW).await.unwrap();
+    let bob = users.create(&super::new_user("bob"), NOW).await.unwrap();
+    assert!(!users.set_admin(&ada.id, false, NOW).await.unwrap());
+    assert!(!users.delete(&ada.id).await.unwrap());
+    assert!(users.by_id(&ada.id).await.unwrap().unwrap().is_admin);
+    // A disabled administrator does not count.
+    assert!(users.set_admin(&bob.id, true, NOW).await.unwrap());
+    users.set_disabled(&bob.id, true, NOW).await.unwrap();
+    assert!(!users.set_admin(&ada.id, false, NOW).await.unwrap());
+    users.set_disabled(&bob.id, false, NOW).await.unwrap();
+    assert!(users.set_admin(&ada.id, false, NOW).await.unwrap());
+    assert!(!users.by_id(&ada.id).await.unwrap().unwrap().is_admin);
+    // Deleting a non-administrator always works; unknown ids are NotFound.
+    assert!(users.delete(&ada.id).await.unwrap());
+    assert!(users.by_id(&ada.id).await.unwrap().is_none());
+    assert!(matches!(
+        users.delete("ghost").await,
+        Err(crate::store::StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        users.set_admin("ghost", true, NOW).await,
+        Err(crate::store::StoreError::NotFound(_))
+    ));
 }

@@ -158,6 +158,44 @@ impl UserRepo for SqliteStore {
         Ok(row)
     }
 
+    async fn set_admin(&self, id: &str, is_admin: bool, now: UnixTime) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(&format!(
+                    "UPDATE users SET is_admin = ?2, updated_at = ?3 WHERE id = ?1 \
+                     AND (?2 OR {KEEPS_AN_ADMIN})"
+                ))
+                .bind(&id)
+                .bind(is_admin)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                refused_or_missing(conn, done.rows_affected(), &id).await
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                // Everything of theirs goes through ON DELETE CASCADE.
+                let done = sqlx::query(&format!(
+                    "DELETE FROM users WHERE id = ?1 AND {KEEPS_AN_ADMIN}"
+                ))
+                .bind(&id)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                refused_or_missing(conn, done.rows_affected(), &id).await
+            })
+        })
+        .await
+    }
+
     async fn count_active_admins(&self) -> StoreResult<u64> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled = 0")
@@ -165,6 +203,30 @@ impl UserRepo for SqliteStore {
                 .await
                 .or_backend()?;
         u64::try_from(n).or_backend()
+    }
+}
+
+/// True when user ?1 is not an active administrator or another one remains.
+const KEEPS_AN_ADMIN: &str = "(is_admin = 0 OR disabled = 1 OR (SELECT COUNT(*) FROM users \
+     WHERE is_admin = 1 AND disabled = 0 AND id <> ?1) > 0)";
+
+/// After a guarded write: done (true), refused by the guard (false), or no such user.
+async fn refused_or_missing(
+    conn: &mut sqlx::SqliteConnection,
+    affected: u64,
+    id: &str,
+) -> StoreResult<bool> {
+    if affected > 0 {
+        return Ok(true);
+    }
+    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .or_backend()?;
+    match exists {
+        Some(_) => Ok(false),
+        None => Err(StoreError::NotFound(format!("user {id:?}"))),
     }
 }
 

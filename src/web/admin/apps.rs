@@ -248,11 +248,7 @@ async fn render_form(
         None => ("/admin/apps".to_owned(), "New application".to_owned()),
     };
     let csrf = session::csrf_token(session, &state.auth).await?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = pages::status_for(error.as_deref());
     Ok(pages::render(
         status,
         &FormPage {

@@ -8,6 +8,7 @@ mod cookie;
 mod groups;
 mod invitations;
 mod keys;
+mod people;
 pub mod rp;
 mod users;
 

@@ -20,12 +20,13 @@ use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/users", get(list))
+        .route("/admin/users", get(list).post(super::people::create))
         .route("/admin/users/{id}", get(show))
         .route("/admin/users/{id}/disable", post(disable))
         .route("/admin/users/{id}/enable", post(enable))
         .route("/admin/users/{id}/sessions/end", post(end_session))
         .route("/admin/users/{id}/passkeys/remove", post(remove_passkey))
+        .merge(super::people::router())
 }
 
 const PAGE: usize = 50;
@@ -133,18 +134,35 @@ struct UserPage<'a> {
     csrf: &'a str,
     name: &'a str,
     user: &'a crate::domain::User,
-    groups: String,
+    groups: Vec<GroupChoice>,
     passkeys: Vec<PasskeyRow>,
     sessions: Vec<SessionRow>,
-    error: Option<&'a str>,
+    flash: Flash,
 }
 
-async fn render_user(
+struct GroupChoice {
+    id: String,
+    name: String,
+    member: bool,
+}
+
+/// What the user's page says on top, after an action.
+#[derive(Default)]
+pub enum Flash {
+    #[default]
+    Nothing,
+    Error(String),
+    /// A recovery link just made: shown this once.
+    Link(String),
+    Notice(String),
+}
+
+pub(super) async fn render_user(
     state: &AppState,
     session: &Session,
     admin: &Admin,
     id: &str,
-    error: Option<&str>,
+    flash: Flash,
 ) -> AppResult<Response> {
     let user = state
         .repos
@@ -152,12 +170,19 @@ async fn render_user(
         .by_id(id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    let mine = state.repos.groups.ids_for_user(&user.id).await?;
     let groups = state
         .repos
         .groups
-        .names_for_user(&user.id)
+        .list()
         .await?
-        .join(", ");
+        .into_iter()
+        .map(|g| GroupChoice {
+            member: mine.contains(&g.id),
+            id: g.id,
+            name: g.name,
+        })
+        .collect();
     let passkeys = state
         .repos
         .passkeys
@@ -186,8 +211,12 @@ async fn render_user(
         })
         .collect();
     let csrf = session::csrf_token(session, &state.auth).await?;
+    let status = match flash {
+        Flash::Error(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
     Ok(pages::render(
-        pages::status_for(error),
+        status,
         &UserPage {
             csrf: &csrf,
             name: &admin.user.username,
@@ -195,9 +224,14 @@ async fn render_user(
             groups,
             passkeys,
             sessions,
-            error,
+            flash,
         },
     ))
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    created: Option<String>,
 }
 
 async fn show(
@@ -205,11 +239,20 @@ async fn show(
     session: Session,
     admin: Admin,
     Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
 ) -> AppResult<Response> {
-    render_user(&state, &session, &admin, &id, None).await
+    let flash = match q.created {
+        Some(_) => Flash::Notice(
+            "Account created. It has no way to sign in yet: make a link below and give it to \
+             its owner, or email it, to let them register a passkey."
+                .into(),
+        ),
+        None => Flash::Nothing,
+    };
+    render_user(&state, &session, &admin, &id, flash).await
 }
 
-async fn username_of(state: &AppState, id: &str) -> AppResult<String> {
+pub(super) async fn username_of(state: &AppState, id: &str) -> AppResult<String> {
     Ok(state
         .repos
         .users
@@ -220,7 +263,7 @@ async fn username_of(state: &AppState, id: &str) -> AppResult<String> {
 }
 
 /// Back to the user's page, or the page again with the refusal.
-async fn done(
+pub(super) async fn done(
     state: &AppState,
     session: &Session,
     admin: &Admin,
@@ -229,11 +272,10 @@ async fn done(
 ) -> AppResult<Response> {
     match result {
         Ok(()) => Ok(see_other(&format!("/admin/users/{id}"))),
-        Err(OpsError::Refused(why)) | Err(OpsError::Invalid(why)) => {
-            render_user(state, session, admin, id, Some(&why)).await
+        Err(e) => {
+            let why = super::refusal(e)?;
+            render_user(state, session, admin, id, Flash::Error(why)).await
         }
-        Err(OpsError::NotFound(_)) => Err(AppError::not_found()),
-        Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
     }
 }
 
