@@ -332,10 +332,38 @@ async fn maintenance_loop(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "audit purge failed"),
         }
+        if let Err(e) = rotate_if_due(&state).await {
+            tracing::warn!(error = format!("{e:#}"), "automatic key rotation failed");
+        }
         if let Err(e) = state.keys().reload(now).await {
             tracing::warn!(error = format!("{e:#}"), "cannot reload keys");
         }
     }
+}
+
+/// `keys.rotate_every`: the same rotation as `keyway keys rotate`, new keys published
+/// `keys.prepublish` before they sign, audited as done automatically.
+pub async fn rotate_if_due(state: &AppState) -> anyhow::Result<()> {
+    let k = &state.config.keys;
+    if k.rotate_every == 0 {
+        return Ok(());
+    }
+    let sealing =
+        crate::oidc::keys::sealing_key(state.config.secret_key.as_deref(), &state.config.data_dir)?;
+    let ops = crate::ops::Operator::new(
+        state.repos.clone(),
+        state.clock.clone(),
+        state.auth.hasher.clone(),
+        crate::ops::Actor::Schedule,
+    );
+    if let Some(new) = ops
+        .rotate_keys_if_due(&sealing, k.prepublish as i64, k.rotate_every as i64)
+        .await?
+    {
+        let kids: Vec<&str> = new.iter().map(|k| k.kid.as_str()).collect();
+        tracing::info!(?kids, "rotated the signing keys (keys.rotate_every)");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -100,11 +100,17 @@ pub struct KeySettings {
     /// Seconds a rotated-in key is published before it signs; longer than the JWKS cache
     /// lifetime (300 s), so relying parties know a key before they meet it.
     pub prepublish: u64,
+    /// Rotate automatically when the newest keys are this many seconds old; 0: never (rotate
+    /// with `keyway keys rotate` or the admin UI).
+    pub rotate_every: u64,
 }
 
 impl Default for KeySettings {
     fn default() -> Self {
-        Self { prepublish: 86400 }
+        Self {
+            prepublish: 86400,
+            rotate_every: 0,
+        }
     }
 }
 
@@ -394,6 +400,14 @@ impl Config {
                 format!(
                     "must be more than {floor} s (the JWKS cache lifetime plus the key reload interval) and at most 90 days"
                 ),
+            ));
+        }
+        let every = raw.keys.rotate_every;
+        if every != 0 && (every <= raw.keys.prepublish || every < 86400 || every > 5 * 365 * 86400)
+        {
+            return Err(err(
+                "keys.rotate_every",
+                "must be 0 (off), or longer than keys.prepublish, at least a day and at most 5 years",
             ));
         }
         let trusted_proxies = raw

@@ -277,6 +277,12 @@ pub async fn rotate(
     Ok(kids)
 }
 
+/// When the keys are due for an automatic rotation every `every` seconds: when the newest key
+/// has that age. `None` without keys.
+pub fn rotation_due(keys: &[StoredKey], every: i64) -> Option<UnixTime> {
+    keys.iter().map(|k| k.created_at).max().map(|t| t + every)
+}
+
 /// Whether a retired key must still be published at `now`.
 pub fn still_published(key: &StoredKey, now: UnixTime, id_token_ttl: i64) -> bool {
     key.retired_at.is_none_or(|r| r + id_token_ttl > now)

@@ -110,8 +110,8 @@ impl Operator {
             .await;
         if let Some((address, (mail, issuer))) = to {
             let who = match &self.actor {
-                Actor::Cli => "An administrator".to_owned(),
-                Actor::Admin { .. } => "An administrator of Keyway".to_owned(),
+                Actor::Admin { .. } => "An administrator of Keyway",
+                Actor::Cli | Actor::Schedule => "An administrator",
             };
             let link = recovery_url(issuer, &secret);
             let message = crate::mail::messages::Action {

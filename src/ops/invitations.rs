@@ -89,7 +89,7 @@ impl Operator {
             uses: req.uses,
             used: 0,
             created_by: match &self.actor {
-                Actor::Cli => "cli".into(),
+                Actor::Cli | Actor::Schedule => "cli".into(),
                 Actor::Admin { user_id } => user_id.clone(),
             },
             created_at: now,
@@ -106,7 +106,7 @@ impl Operator {
             (invitation.emailed, &self.mail, &invitation.email)
         {
             let inviter = match &self.actor {
-                Actor::Cli => "An administrator".to_owned(),
+                Actor::Cli | Actor::Schedule => "An administrator".to_owned(),
                 Actor::Admin { user_id } => self
                     .repos
                     .users

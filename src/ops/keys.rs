@@ -24,4 +24,21 @@ impl Operator {
         let all = self.repos.keys.list().await?;
         Ok(all.into_iter().filter(|k| kids.contains(&k.kid)).collect())
     }
+
+    /// Rotates (as `rotate_keys`) when the newest keys are `every` seconds old; the new keys,
+    /// or `None` when not due.
+    pub async fn rotate_keys_if_due(
+        &self,
+        sealing: &SealingKey,
+        prepublish: i64,
+        every: i64,
+    ) -> OpsResult<Option<Vec<StoredKey>>> {
+        let keys = self.repos.keys.list().await?;
+        match keys::rotation_due(&keys, every) {
+            Some(due) if due <= self.now() => {
+                Ok(Some(self.rotate_keys(sealing, prepublish).await?))
+            }
+            _ => Ok(None),
+        }
+    }
 }

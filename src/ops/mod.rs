@@ -27,6 +27,8 @@ pub enum Actor {
     Cli,
     /// An administrator signed in to the admin UI.
     Admin { user_id: String },
+    /// The server itself, on a schedule the configuration set (`keys.rotate_every`).
+    Schedule,
 }
 
 impl Actor {
@@ -34,6 +36,7 @@ impl Actor {
         match self {
             Actor::Cli => "by cli".into(),
             Actor::Admin { user_id } => format!("by admin {user_id}"),
+            Actor::Schedule => "automatically".into(),
         }
     }
 }

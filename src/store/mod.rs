@@ -341,6 +341,8 @@ pub trait SessionRepo: Send + Sync {
     async fn delete_for_user(&self, user_id: &str, id: &str) -> StoreResult<()>;
     /// Deletes every session of the user; returns how many.
     async fn delete_all_for_user(&self, user_id: &str) -> StoreResult<u64>;
+    /// How many unexpired sessions are signed in (belong to a user).
+    async fn count_signed_in(&self, now: UnixTime) -> StoreResult<u64>;
 }
 
 /// What removing a passkey came to.

@@ -368,4 +368,8 @@ impl SessionRepo for Cached {
         self.changed(Kind::Sessions);
         result
     }
+
+    async fn count_signed_in(&self, now: UnixTime) -> StoreResult<u64> {
+        self.sessions.count_signed_in(now).await
+    }
 }

@@ -136,4 +136,15 @@ impl SessionRepo for SqliteStore {
         })
         .await
     }
+
+    async fn count_signed_in(&self, now: UnixTime) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await
+        .or_backend()?;
+        u64::try_from(n).or_backend()
+    }
 }

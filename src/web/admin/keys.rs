@@ -38,6 +38,42 @@ struct KeysPage<'a> {
     name: &'a str,
     rows: Vec<Row>,
     prepublish_hours: u64,
+    /// Automatic rotation: when next, or that it is off.
+    schedule: String,
+}
+
+/// Keys older than this without automatic rotation get a warning on the dashboard.
+const ROTATE_AFTER: i64 = 90 * 86400;
+
+/// The automatic rotation as a sentence.
+fn schedule(state: &AppState, keys: &[crate::store::StoredKey]) -> String {
+    let every = state.config.keys.rotate_every as i64;
+    match crate::oidc::keys::rotation_due(keys, every) {
+        Some(due) if every > 0 => format!(
+            "Automatic rotation every {} days (keys.rotate_every): next {}.",
+            every / 86400,
+            pages::when(due)
+        ),
+        _ => "Automatic rotation is off (keys.rotate_every); rotate at least every 90 days.".into(),
+    }
+}
+
+/// A dashboard warning when the signing keys are due: old keys without automatic rotation, or
+/// an automatic rotation that has not happened.
+pub async fn key_warning(state: &AppState) -> AppResult<Option<String>> {
+    let keys = state.repos.keys.list().await?;
+    let every = state.config.keys.rotate_every as i64;
+    let now = state.now();
+    let warning = match crate::oidc::keys::rotation_due(&keys, every.max(ROTATE_AFTER)) {
+        Some(due) if every == 0 && due <= now => Some(
+            "The signing keys are more than 90 days old: rotate them on the Keys page, or set keys.rotate_every.",
+        ),
+        Some(due) if every > 0 && due + 86400 <= now => {
+            Some("The automatic key rotation is more than a day late: see the server's log.")
+        }
+        _ => None,
+    };
+    Ok(warning.map(str::to_owned))
 }
 
 async fn list(
@@ -70,6 +106,7 @@ async fn list(
         })
         .collect();
     rows.reverse();
+    let schedule = schedule(&state, &keys);
     let csrf = session::csrf_token(&session, &state.auth).await?;
     Ok(pages::render(
         StatusCode::OK,
@@ -78,6 +115,7 @@ async fn list(
             name: &admin.user.username,
             rows,
             prepublish_hours: state.config.keys.prepublish / 3600,
+            schedule,
         },
     ))
 }

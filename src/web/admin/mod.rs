@@ -341,6 +341,10 @@ async fn dashboard(
             value: repos.clients.list().await?.len(),
         },
         Count {
+            label: "Signed-in sessions",
+            value: repos.sessions.count_signed_in(now).await? as usize,
+        },
+        Count {
             label: "Pending invitations",
             value: pending,
         },
@@ -379,6 +383,9 @@ async fn dashboard(
     let mut warnings = Vec::new();
     if let Some(w) = state.config.email_warning() {
         warnings.push(w.to_owned());
+    }
+    if let Some(w) = keys::key_warning(&state).await? {
+        warnings.push(w);
     }
     if repos.users.count_active_admins().await? < 2 {
         warnings.push("There is one administrator: invite a second, so that losing one account does not lock everyone out.".into());
