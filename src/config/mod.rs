@@ -403,7 +403,8 @@ impl Config {
             ));
         }
         let every = raw.keys.rotate_every;
-        if every != 0 && (every <= raw.keys.prepublish || every < 86400 || every > 5 * 365 * 86400)
+        if every != 0
+            && (every <= raw.keys.prepublish || !(86400..=5 * 365 * 86400).contains(&every))
         {
             return Err(err(
                 "keys.rotate_every",
