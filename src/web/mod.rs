@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(browser)
         .route(urls::STYLESHEET, axum::routing::get(stylesheet))
         .route(urls::SCRIPT, axum::routing::get(script))
+        .route(urls::ADMIN_SCRIPT, axum::routing::get(admin_script))
         .fallback(|| async { error::AppError::not_found() })
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| {
@@ -76,8 +77,8 @@ pub fn router(state: AppState) -> Router {
         }))
 }
 
-/// The WebAuthn script is compiled in like the stylesheet.
-async fn script() -> impl axum::response::IntoResponse {
+/// The scripts are compiled in like the stylesheet.
+fn javascript(source: &'static str) -> impl axum::response::IntoResponse {
     (
         [
             (
@@ -86,8 +87,16 @@ async fn script() -> impl axum::response::IntoResponse {
             ),
             (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/js/webauthn.js"),
+        source,
     )
+}
+
+async fn script() -> impl axum::response::IntoResponse {
+    javascript(include_str!("../../static/js/webauthn.js"))
+}
+
+async fn admin_script() -> impl axum::response::IntoResponse {
+    javascript(include_str!("../../static/js/admin.js"))
 }
 
 /// The stylesheet is compiled in, so the binary is all there is to deploy.

@@ -47,6 +47,8 @@ pub const INVITE: &str = "/invite";
 pub const STYLESHEET: &str = "/static/css/keyway.css";
 /// The only script the pages use: the WebAuthn ceremonies.
 pub const SCRIPT: &str = "/static/js/webauthn.js";
+/// The admin UI's copy buttons.
+pub const ADMIN_SCRIPT: &str = "/static/js/admin.js";
 
 /// Every fixed path above, so tests can sweep the router.
 pub const ALL: &[&str] = &[
@@ -87,6 +89,7 @@ pub const ALL: &[&str] = &[
     INVITE,
     STYLESHEET,
     SCRIPT,
+    ADMIN_SCRIPT,
 ];
 
 /// POST endpoints of the protocol, where relying parties (not Keyway's own pages) send
