@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 
 pub struct Application {
     listener: TcpListener,
+    /// `metrics.listen`: /metrics on an address of its own.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     port: u16,
 }
@@ -47,11 +49,27 @@ impl Application {
                 .with_context(|| format!("listen: cannot bind {}", state.config.listen))?,
         };
         let port = listener.local_addr()?.port();
+        let metrics_listener = match state.config.metrics.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics.listen: cannot bind {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             port,
         })
+    }
+
+    /// Where /metrics is served on its own address, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn port(&self) -> u16 {
@@ -81,6 +99,17 @@ impl Application {
         let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
         let mail = tokio::spawn(state.mail.clone().run(mail_stopped));
         let router = crate::web::router(state.clone());
+        let metrics = self.metrics_listener.map(|listener| {
+            let addr = listener.local_addr().ok();
+            tracing::info!(?addr, "metrics listening");
+            tokio::spawn(async move {
+                let app = crate::web::metrics::router(state.clone());
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
+        let state = self.state.clone();
         tracing::info!(issuer = %state.config.issuer, port = self.port, "keyway listening");
         axum::serve(
             self.listener,
@@ -89,6 +118,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await?;
         maintenance.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         // The sender finishes the message it is on; what is left waits in the outbox.
         let _ = stop_mail.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), mail).await;
@@ -197,6 +229,11 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         magic_link_ttl: config.auth.magic_link_ttl as i64,
         passwords_on: config.auth.passwords_on(),
     };
+    let metrics = if config.metrics.enabled() {
+        Some(crate::telemetry::install().context("metrics")?)
+    } else {
+        None
+    };
     Ok(AppState::new(Shared {
         config: Arc::new(config),
         repos,
@@ -207,6 +244,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         mail,
         throttles,
         discovery,
+        metrics,
     }))
 }
 

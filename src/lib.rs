@@ -12,5 +12,6 @@ pub mod oidc;
 pub mod ops;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod throttle;
 pub mod web;

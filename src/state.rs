@@ -30,6 +30,8 @@ pub struct Shared {
     pub discovery: bytes::Bytes,
     /// Shared with auth and oidc; pruned by the maintenance loop.
     pub throttles: crate::throttle::Throttles,
+    /// The Prometheus recorder's handle, when `[metrics]` is configured.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {

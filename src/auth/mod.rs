@@ -185,6 +185,7 @@ impl Authenticator {
         which: &str,
         meta: &RequestMeta,
     ) -> CredentialResult<()> {
+        crate::telemetry::signin(Some(method), "limited");
         if r.newly {
             self.audit
                 .record(AuditEvent {
@@ -216,6 +217,7 @@ impl Authenticator {
         why: &str,
         meta: &RequestMeta,
     ) {
+        crate::telemetry::signin(Some(method), "failure");
         self.audit
             .record(AuditEvent {
                 at: self.now(),

@@ -68,11 +68,30 @@ type Memory = Vec<Block>;
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    concurrency: usize,
+    /// Hashes waiting for a permit.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// At most one buffer per permit.
     memory: Arc<Mutex<Vec<Memory>>>,
     /// Verified against when the user is unknown, so both paths cost the same.
     dummy: Arc<OnceCell<String>>,
     params: HashParams,
+}
+
+/// One hash waiting for a permit, for as long as this lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Passwords {
@@ -163,6 +182,8 @@ impl Passwords {
     pub fn with_params(concurrency: usize, params: HashParams) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
+            waiting: Arc::default(),
             memory: Arc::new(Mutex::new(Vec::new())),
             dummy: Arc::new(OnceCell::new()),
             params,
@@ -183,12 +204,24 @@ impl Passwords {
             || p.p_cost() != self.params.parallelism
     }
 
+    /// Hashes waiting for a worker, and hashes being computed.
+    pub fn queue(&self) -> (usize, usize) {
+        let waiting = self.waiting.load(std::sync::atomic::Ordering::Relaxed);
+        let running = self.concurrency - self.permits.available_permits();
+        (waiting, running)
+    }
+
     /// Runs `work` on the blocking pool with a permit and a reusable memory buffer.
     async fn with_memory<R: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Memory) -> R + Send + 'static,
     ) -> anyhow::Result<R> {
-        let _permit = self.permits.acquire().await?;
+        let permit = {
+            // Counted while waiting, even if the request goes away meanwhile.
+            let _waiting = Waiting::enter(&self.waiting);
+            self.permits.acquire().await
+        };
+        let _permit = permit?;
         let pool = self.memory.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut memory = pool

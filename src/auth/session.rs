@@ -226,6 +226,7 @@ pub async fn start(
     };
     session.insert(AUTH, &signed_in).await?;
     let methods: Vec<&str> = who.amr.iter().map(|m| m.name()).collect();
+    crate::telemetry::signin(who.amr.first().copied(), "success");
     auth.audit
         .record(AuditEvent {
             at: now,

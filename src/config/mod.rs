@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use url::Url;
 
 mod email;
+mod metrics;
 
 pub use email::{
     AdminSettings, AuditSettings, AuthSettings, Email, EmailSettings, MailTransport, SmtpSettings,
     SmtpTls,
 };
+pub use metrics::{Metrics, MetricsSettings};
 
 /// Token, code and session lifetimes, in seconds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -174,6 +176,7 @@ pub struct RawConfig {
     pub auth: AuthSettings,
     pub admin: AdminSettings,
     pub audit: AuditSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Default for RawConfig {
@@ -198,6 +201,7 @@ impl Default for RawConfig {
             auth: AuthSettings::default(),
             admin: AdminSettings::default(),
             audit: AuditSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -227,6 +231,7 @@ pub struct Config {
     /// Where the admin UI reaches this server (`admin.internal_url`), no trailing slash.
     pub admin_internal_url: Url,
     pub audit: AuditSettings,
+    pub metrics: Metrics,
     /// `--init`: start afresh on an empty database even though data_dir holds a key file from
     /// an earlier start. Only from the command line.
     pub init: bool,
@@ -437,6 +442,7 @@ impl Config {
         raw.auth.validate()?;
         let admin_internal_url = raw.admin.validate(listen)?;
         raw.audit.validate()?;
+        let metrics = raw.metrics.validate(listen)?;
         Ok(Config {
             issuer,
             issuer_url,
@@ -458,6 +464,7 @@ impl Config {
             auth: raw.auth,
             admin_internal_url,
             audit: raw.audit,
+            metrics,
             init: false,
         })
     }
@@ -672,6 +679,7 @@ mod example_file {
             format!("{:?}", defaults.email)
         );
         assert_eq!(from_file.email.timeout, defaults.email.timeout);
+        assert_eq!(from_file.metrics, defaults.metrics);
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keyway.example.toml"),
         )
@@ -685,6 +693,8 @@ mod example_file {
             "smtp_url",
             "smtp_password_file",
             "smtp_ca_file",
+            "[metrics]",
+            "rotate_every",
         ] {
             assert!(text.contains(key), "{key} is documented");
         }

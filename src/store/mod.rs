@@ -518,6 +518,17 @@ pub trait MaintenanceRepo: Send + Sync {
     /// Ok when the database can be written now (a small write that commits).
     async fn ping(&self) -> StoreResult<()>;
     async fn close(&self);
+    /// The connections and the writer's queue now, for metrics.
+    fn stats(&self) -> StoreStats;
+}
+
+/// How busy the database layer is (see `MaintenanceRepo::stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub read_connections: u32,
+    pub read_idle: usize,
+    /// Writes waiting for the one writer.
+    pub write_queue: usize,
 }
 
 /// Every repository of one backend.

@@ -6,6 +6,7 @@ pub mod email;
 pub mod error;
 pub mod extract;
 pub mod invite;
+pub mod metrics;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
@@ -64,17 +65,27 @@ pub fn router(state: AppState) -> Router {
         .merge(email::router())
         .merge(admin::router())
         .layer(sessions);
-    Router::new()
+    let mut routes = Router::new()
         .merge(oidc::api_router())
         .merge(browser)
         .route(urls::STYLESHEET, axum::routing::get(stylesheet))
         .route(urls::SCRIPT, axum::routing::get(script))
-        .route(urls::ADMIN_SCRIPT, axum::routing::get(admin_script))
+        .route(urls::ADMIN_SCRIPT, axum::routing::get(admin_script));
+    // Metrics cost nothing unless configured: no route, no layer.
+    if state.metrics.is_some() {
+        routes = routes.route_layer(axum::middleware::from_fn(metrics::measure));
+    }
+    let m = &state.config.metrics;
+    let on_main = state.metrics.is_some() && m.listen.is_none() && m.token.is_some();
+    let mut app = routes
         .fallback(|| async { error::AppError::not_found() })
-        .with_state(state)
-        .layer(axum::middleware::from_fn(move |req, next| {
-            middleware::request_context(https, req, next)
-        }))
+        .with_state(state.clone());
+    if on_main {
+        app = app.merge(metrics::router(state));
+    }
+    app.layer(axum::middleware::from_fn(move |req, next| {
+        middleware::request_context(https, req, next)
+    }))
 }
 
 /// The scripts are compiled in like the stylesheet.

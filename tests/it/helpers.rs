@@ -14,6 +14,8 @@ pub struct TestApp {
     pub state: AppState,
     /// Cookie jar on, redirects off: tests assert on every hop.
     pub http: reqwest::Client,
+    /// `http://addr` of the metrics listener, when `metrics.listen` is set.
+    pub metrics: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -80,12 +82,14 @@ impl TestApp {
             .unwrap();
         let state = app.state().clone();
         let issuer = state.config.issuer.clone();
+        let metrics = app.metrics_addr().map(|a| format!("http://{a}"));
         tokio::spawn(app.run_until(std::future::pending()));
         TestApp {
             issuer,
             clock,
             state,
             http: http_client(),
+            metrics,
             _dir: dir,
         }
     }

@@ -25,6 +25,7 @@ mod invitations;
 mod logout;
 mod magic;
 mod mail;
+mod metrics;
 mod ops;
 mod passkeys;
 mod passwords;

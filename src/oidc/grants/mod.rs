@@ -74,11 +74,15 @@ pub async fn token(
             "this client may not use this grant type",
         ));
     }
-    match grant {
+    let answer = match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(p, client, req, meta).await,
         GrantType::RefreshToken => refresh::rotate(p, client, req, meta).await,
         GrantType::ClientCredentials => client_credentials::issue(p, client, req, meta).await,
+    };
+    if answer.is_ok() {
+        crate::telemetry::token_issued(grant.as_str());
     }
+    answer
 }
 
 pub(crate) fn audit_event(

@@ -93,6 +93,14 @@ impl AuditRepo for SqliteStore {
 
 #[async_trait]
 impl MaintenanceRepo for SqliteStore {
+    fn stats(&self) -> crate::store::StoreStats {
+        crate::store::StoreStats {
+            read_connections: self.reader.size(),
+            read_idle: self.reader.num_idle(),
+            write_queue: self.batch.queued(),
+        }
+    }
+
     async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64> {
         // Tokens of expired grants are deleted explicitly (not left to the cascade) so that they
         // are counted: SQLite does not count rows removed by foreign-key actions.

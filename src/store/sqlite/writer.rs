@@ -89,6 +89,11 @@ fn closed() -> StoreError {
 }
 
 impl Writer {
+    /// Requests waiting for the writer.
+    pub(super) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Opens the writer's connection and starts the writer as a task on the current runtime.
     /// A batch is one round trip to the connection's thread (one query), so the task waits
     /// behind the HTTP tasks once per batch, not once per statement; a thread of its own cost
