@@ -5,7 +5,9 @@ use super::output::{
     Out, client_json, clients_table, invitation_json, invitations_table, key_json, keys_table,
     kind_name, users_table,
 };
-use super::{ClientCommand, Command, GroupCommand, InviteCommand, KeysCommand, UserCommand};
+use super::{
+    AuditArgs, ClientCommand, Command, GroupCommand, InviteCommand, KeysCommand, UserCommand,
+};
 use crate::app::{self, Application};
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
@@ -30,6 +32,7 @@ pub(super) async fn execute(
         Command::User(cmd) => user(cmd, &config, out).await,
         Command::Client(cmd) => client(cmd, &config, out).await,
         Command::Group(cmd) => group(cmd, &config, out).await,
+        Command::Audit(args) => audit(args, &config, out).await,
         Command::Keys(cmd) => keys_command(cmd, &config, out).await,
         Command::Invite(cmd) => invite(cmd, &config, out).await,
     }
@@ -191,6 +194,50 @@ async fn user(cmd: UserCommand, config: &Config, out: Out) -> anyhow::Result<()>
                 format!("user {username} is in: {}", groups.join(", "))
             })
         }
+        UserCommand::Passkeys { username, remove } => {
+            let passkeys = with_operator(config, async |ops| {
+                if let Some(id) = &remove {
+                    ops.remove_user_passkey(&username, id).await?;
+                }
+                Ok(ops.user_passkeys(&username).await?)
+            })
+            .await?;
+            let doc = Value::Array(
+                passkeys
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "id": p.id,
+                            "name": p.name,
+                            "created_at": p.created_at,
+                            "last_used_at": p.last_used_at,
+                            "synced": p.backup_eligible,
+                        })
+                    })
+                    .collect(),
+            );
+            out.emit(&doc, || {
+                let mut lines: Vec<String> = passkeys
+                    .iter()
+                    .map(|p| format!("{}  {}", p.id, p.name))
+                    .collect();
+                if lines.is_empty() {
+                    lines.push(format!("{username} has no passkey"));
+                }
+                if let Some(id) = &remove {
+                    lines.insert(0, format!("passkey {id} removed"));
+                }
+                lines.join("\n")
+            })
+        }
+        UserCommand::Signout { username } => {
+            let ended =
+                with_operator(config, async |ops| Ok(ops.sign_out_user(&username).await?)).await?;
+            out.emit(
+                &json!({ "username": username, "sessions_ended": ended }),
+                || format!("{ended} session(s) of {username} ended"),
+            )
+        }
         UserCommand::Link { username, send } => {
             let secret = with_operator(config, async |ops| {
                 Ok(ops.recovery_link(&username, send).await?)
@@ -210,6 +257,54 @@ async fn user(cmd: UserCommand, config: &Config, out: Out) -> anyhow::Result<()>
             }
         }
     }
+}
+
+async fn audit(args: AuditArgs, config: &Config, out: Out) -> anyhow::Result<()> {
+    let (events, csv) = with_operator(config, async |ops| {
+        let filter = crate::store::AuditFilter {
+            user_id: match &args.user {
+                Some(name) => Some(ops.user_by_name(name).await?.id),
+                None => None,
+            },
+            client_id: args.client.clone(),
+            event: args.event.clone(),
+            outcome: args.outcome.clone(),
+            from: args.since.map(|s| SystemClock.now() - s),
+            until: None,
+        };
+        if args.csv {
+            Ok((Vec::new(), Some(ops.audit_csv(&filter).await?)))
+        } else {
+            Ok((ops.audit_events(&filter, args.limit).await?, None))
+        }
+    })
+    .await?;
+    if let Some(csv) = csv {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(csv.as_bytes())?;
+        return Ok(stdout.flush()?);
+    }
+    out.emit(&serde_json::to_value(&events)?, || {
+        if events.is_empty() {
+            return "no events".to_owned();
+        }
+        events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}  {} {}{}",
+                    super::output::human_time(e.at),
+                    e.event,
+                    e.outcome,
+                    e.detail
+                        .as_deref()
+                        .map(|d| format!("  ({d})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }
 
 async fn group(cmd: GroupCommand, config: &Config, out: Out) -> anyhow::Result<()> {

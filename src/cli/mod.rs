@@ -68,6 +68,8 @@ enum Command {
     /// Manage groups
     #[command(subcommand, arg_required_else_help = false)]
     Group(GroupCommand),
+    /// Read the audit log, newest first
+    Audit(AuditArgs),
     /// Manage signing keys
     #[command(subcommand, arg_required_else_help = false)]
     Keys(KeysCommand),
@@ -136,6 +138,19 @@ enum UserCommand {
         #[arg(long = "group", value_name = "GROUP", num_args = 0..)]
         groups: Vec<String>,
     },
+    /// List a user's passkeys, or remove one (never their last way to sign in)
+    Passkeys {
+        /// The username
+        username: String,
+        /// The id of the passkey to remove
+        #[arg(long, value_name = "ID")]
+        remove: Option<String>,
+    },
+    /// End every browser session of a user
+    Signout {
+        /// The username
+        username: String,
+    },
     /// A single-use link (72 hours) with which the user registers a new passkey and signs in
     Link {
         /// The username
@@ -144,6 +159,31 @@ enum UserCommand {
         #[arg(long)]
         send: bool,
     },
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Only this user's events (username)
+    #[arg(long)]
+    user: Option<String>,
+    /// Only this client's events (client_id)
+    #[arg(long)]
+    client: Option<String>,
+    /// An event, or a family such as `passkey`
+    #[arg(long)]
+    event: Option<String>,
+    /// success, failure or limited
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Only the last 30m, 24h, 7d...
+    #[arg(long, value_parser = parse_duration)]
+    since: Option<i64>,
+    /// At most this many events (--csv: every match, up to 100000)
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// CSV, as the admin UI exports it
+    #[arg(long)]
+    csv: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,8 @@
 //! groups, deletion (never of the last administrator), and a recovery link bound to the account.
 
 use super::{Actor, Operator, OpsError, OpsResult};
-use crate::domain::{EmailPurpose, EmailToken, User};
+use crate::domain::{EmailPurpose, EmailToken, StoredPasskey, User};
+use crate::store::PasskeyRemoval;
 
 /// How long a recovery link made by an administrator works.
 pub const RECOVERY_LINK_TTL: i64 = 72 * 3600;
@@ -135,6 +136,36 @@ impl Operator {
                 .await?;
         }
         Ok(secret)
+    }
+}
+
+impl Operator {
+    /// The user's passkeys, oldest first.
+    pub async fn user_passkeys(&self, username: &str) -> OpsResult<Vec<StoredPasskey>> {
+        let user = self.user_by_name(username).await?;
+        Ok(self.repos.passkeys.list_for_user(&user.id).await?)
+    }
+
+    /// Removes one of the user's passkeys, never their last way to sign in.
+    pub async fn remove_user_passkey(&self, username: &str, passkey_id: &str) -> OpsResult<()> {
+        let user = self.user_by_name(username).await?;
+        match self.repos.passkeys.remove(&user.id, passkey_id).await? {
+            PasskeyRemoval::Removed => {
+                self.record("passkey.remove", Some(&user.id), None).await;
+                Ok(())
+            }
+            PasskeyRemoval::Last => Err(OpsError::Refused(format!(
+                "this is {username:?}'s only way to sign in; give them another first (a sign-in link)"
+            ))),
+        }
+    }
+
+    /// Ends every session of the user (their tokens stay; disabling revokes those too).
+    pub async fn sign_out_user(&self, username: &str) -> OpsResult<u64> {
+        let user = self.user_by_name(username).await?;
+        let ended = self.repos.sessions.delete_all_for_user(&user.id).await?;
+        self.record("user.signout", Some(&user.id), None).await;
+        Ok(ended)
     }
 }
 

@@ -4,6 +4,7 @@
 //! administrator.
 
 mod accounts;
+mod audit;
 mod clients;
 mod groups;
 mod invitations;

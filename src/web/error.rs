@@ -68,6 +68,25 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// An operator action's refusal met outside a form that can show it: its words on a page.
+impl From<crate::ops::OpsError> for AppError {
+    fn from(e: crate::ops::OpsError) -> Self {
+        use crate::ops::OpsError;
+        match e {
+            OpsError::Invalid(why) | OpsError::Refused(why) => {
+                AppError::bad_request("That cannot be done", format!("{why}."))
+            }
+            OpsError::Conflict(what) => AppError::page(
+                StatusCode::CONFLICT,
+                "Already exists",
+                format!("{what} already exists."),
+            ),
+            OpsError::NotFound(_) => AppError::not_found(),
+            OpsError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
 impl From<ProtocolError> for AppError {
     fn from(e: ProtocolError) -> Self {
         match e {

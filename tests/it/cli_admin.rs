@@ -121,3 +121,42 @@ fn client_settings_secret_rotation_and_groups_from_the_command_line() {
     ]));
     assert!(e.contains("logo"), "{e}");
 }
+
+#[test]
+fn the_audit_log_from_the_command_line() {
+    let k = Keyway::new();
+    k.json(&["user", "create", "--username", "root", "--admin"]);
+    k.json(&["group", "create", "staff"]);
+    let events = k.json(&["audit", "--event", "group"]);
+    let names: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["group.create"]);
+    assert_eq!(events[0]["detail"], "by cli");
+    let users = k.json(&["audit", "--user", "root", "--since", "1h"]);
+    assert_eq!(users[0]["event"], "user.create");
+    let out = k.run(&["audit", "--csv"]);
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("time,event,outcome,user,client,ip,user_agent,detail\r\n"));
+    assert!(csv.contains(",group.create,success,"), "{csv}");
+    let e = one_line_error(&k.run(&["audit", "--user", "nobody"]));
+    assert!(e.contains("nobody"), "{e}");
+}
+
+#[test]
+fn passkeys_and_sessions_of_a_user_from_the_command_line() {
+    let k = Keyway::new();
+    k.json(&["user", "create", "--username", "root", "--admin"]);
+    let list = k.json(&["user", "passkeys", "root"]);
+    assert_eq!(list.as_array().unwrap().len(), 0);
+    let e = one_line_error(&k.run(&["user", "passkeys", "root", "--remove", "nope"]));
+    assert!(e.contains("not found"), "{e}");
+    let ended = k.json(&["user", "signout", "root"]);
+    assert_eq!(ended["sessions_ended"], 0);
+    let events = k.json(&["audit", "--event", "user.signout"]);
+    assert_eq!(events.as_array().unwrap().len(), 1);
+}

@@ -19,6 +19,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+#[derive(Clone)]
 pub struct TestClient {
     pub id: String,
     pub secret: Option<String>,

@@ -10,6 +10,7 @@ mod webauthn;
 mod account;
 mod admin;
 mod admin_apps;
+mod admin_flow;
 mod admin_keys;
 mod admin_people;
 mod authorize;

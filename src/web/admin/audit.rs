@@ -25,8 +25,6 @@ pub fn router() -> Router<AppState> {
 
 const PAGE: u32 = 50;
 /// Most events one export holds.
-const EXPORT_MAX: u32 = 100_000;
-
 #[derive(Deserialize, Default, Clone)]
 pub struct AuditQuery {
     #[serde(default)]
@@ -188,59 +186,16 @@ async fn list(
     ))
 }
 
-/// A CSV field, quoted when it needs to be, and never read as a formula by a spreadsheet.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 async fn export(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Response> {
     let f = match filter(&state, &q).await? {
         Ok(f) => f,
         Err(why) => return Ok((StatusCode::BAD_REQUEST, why).into_response()),
     };
-    let names = usernames(&state).await?;
-    let events = state.repos.audit.search(&f, None, EXPORT_MAX).await?;
-    let mut csv = String::from("time,event,outcome,user,client,ip,user_agent,detail\r\n");
-    for (_, e) in events {
-        let when = time::OffsetDateTime::from_unix_timestamp(e.at)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| e.at.to_string());
-        let who = e
-            .user_id
-            .as_ref()
-            .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
-            .unwrap_or_default();
-        let fields = [
-            when,
-            e.event,
-            e.outcome,
-            who,
-            e.client_id.unwrap_or_default(),
-            e.ip.unwrap_or_default(),
-            e.user_agent.unwrap_or_default(),
-            e.detail.unwrap_or_default(),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        csv.push_str(&line.join(","));
-        csv.push_str("\r\n");
-    }
+    let csv = super::operator(&state, &admin).audit_csv(&f).await?;
     let mut res = (StatusCode::OK, csv).into_response();
     let h = res.headers_mut();
     h.insert(

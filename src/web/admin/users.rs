@@ -334,17 +334,13 @@ pub struct PasskeyForm {
 
 async fn remove_passkey(
     State(state): State<AppState>,
-    meta: crate::domain::RequestMeta,
     admin: Admin,
     Path(id): Path<String>,
     CsrfForm { form, session }: CsrfForm<PasskeyForm>,
 ) -> AppResult<Response> {
-    username_of(&state, &id).await?;
-    let change =
-        crate::auth::account::remove_passkey(&state.auth, &id, &form.passkey, &meta).await?;
-    let result = match change {
-        crate::auth::account::Change::Done => Ok(()),
-        crate::auth::account::Change::Refused(why) => Err(OpsError::Refused(why)),
-    };
+    let username = username_of(&state, &id).await?;
+    let result = operator(&state, &admin)
+        .remove_user_passkey(&username, &form.passkey)
+        .await;
     done(&state, &session, &admin, &id, result).await
 }
