@@ -136,6 +136,9 @@ async function screenshots(page, name) {
     ["phone", 390, 844],
   ]) {
     await page.setViewport({ width, height });
+    // Nothing may push the page wider than the screen (a long link, secret or table).
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= width, `${name} is ${scrollWidth}px wide at ${width}px`);
     await page.screenshot({ path: path.join(out, `${stem}-${label}.png`), fullPage: true });
   }
   await page.setViewport({ width: 1280, height: 800 });
@@ -288,6 +291,24 @@ async function main() {
     await screenshots(ada.page, "admin-people");
     await clickAndWait(ada.page, "#people a");
     await screenshots(ada.page, "admin-person");
+
+    step("the administrator creates an account and makes its owner a sign-in link");
+    await ada.page.goto(`${base}/admin/users/new`, { waitUntil: "load" });
+    await screenshots(ada.page, "admin-person-new");
+    await ada.page.type("#new-username", "dora");
+    await ada.page.type("#new-name", "Dora");
+    await ada.page.type("#new-email", "dora@example.com");
+    await clickAndWait(ada.page, "form[action='/admin/users'] button[type=submit]");
+    assert.ok((await ada.page.content()).includes("no way to sign in yet"));
+    await clickAndWait(ada.page, "form[action$='/recovery'] button:not([name])");
+    assert.ok((await ada.page.$eval("#recovery-link", (e) => e.textContent)).includes("/recover/"));
+    await screenshots(ada.page, "admin-person-link");
+    await clickAndWait(ada.page, "a[href$='/delete']");
+    await screenshots(ada.page, "admin-person-delete");
+    await ada.page.type("#confirm", "dora");
+    await clickAndWait(ada.page, "form[action$='/delete'] button[type=submit]");
+    assert.equal(new URL(ada.page.url()).pathname, "/admin/users");
+    assert.ok(!(await ada.page.content()).includes("<strong>dora</strong>"));
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/groups']");
     await ada.page.type("#group-name", "staff");
     await clickAndWait(ada.page, "form[action='/admin/groups'] button[type=submit]");
@@ -296,6 +317,27 @@ async function main() {
     await screenshots(ada.page, "admin-applications");
     await clickAndWait(ada.page, "#apps a");
     await screenshots(ada.page, "admin-application");
+
+    step("the administrator registers an application, edits it and rotates its secret");
+    await ada.page.goto(`${base}/admin/apps/new`, { waitUntil: "load" });
+    await screenshots(ada.page, "admin-application-new");
+    await ada.page.type("#app-name", "Team wiki");
+    await ada.page.type("#app-redirects", "https://wiki.example.com/callback");
+    await ada.page.type("#app-at", "15m");
+    await clickAndWait(ada.page, "form.settings button[type=submit]");
+    const secret = await ada.page.$eval("#client-secret", (e) => e.textContent);
+    assert.ok(secret.length > 20);
+    await screenshots(ada.page, "admin-application-created");
+    await clickAndWait(ada.page, "a[href$='/edit']");
+    await screenshots(ada.page, "admin-application-edit");
+    await ada.page.$eval("#app-name", (e) => { e.value = "Team wiki (staging)"; });
+    await clickAndWait(ada.page, "form.settings button[type=submit]");
+    assert.ok((await ada.page.content()).includes("Team wiki (staging)"));
+    await clickAndWait(ada.page, "form[action$='/secret'] button[type=submit]");
+    const rotated = await ada.page.$eval("#client-secret", (e) => e.textContent);
+    assert.notEqual(rotated, secret);
+    assert.ok((await ada.page.content()).includes("previous secret keeps working"));
+    await screenshots(ada.page, "admin-application-rotated");
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/audit']");
     await screenshots(ada.page, "admin-audit");
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/keys']");
