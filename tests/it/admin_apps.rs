@@ -2,7 +2,7 @@
 //! overlap in which both work, the admin UI's own client left alone.
 
 use crate::admin::{admin_page, person};
-use crate::helpers::{TestApp, TestClient, hidden, http_client, location};
+use crate::helpers::{TestApp, TestClient, code_text, hidden, http_client, location};
 
 /// The new-application form as an admin fills it in: a confidential machine-and-browser client.
 fn new_app_form(csrf: &str) -> Vec<(&'static str, String)> {
@@ -26,15 +26,6 @@ fn new_app_form(csrf: &str) -> Vec<(&'static str, String)> {
         ("id_token_ttl", "".into()),
         ("refresh_token_ttl", "".into()),
     ]
-}
-
-fn code_text(page: &str, id: &str) -> String {
-    let start = page
-        .find(&format!("<code id=\"{id}\">"))
-        .unwrap_or_else(|| panic!("no #{id} in {page}"))
-        + id.len()
-        + 12;
-    page[start..][..page[start..].find("</code>").unwrap()].to_owned()
 }
 
 async fn machine_token(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {

@@ -5,44 +5,12 @@
 //! it signs; ID tokens signed by the old one still verify).
 
 use crate::admin::{admin_page, person_with_device};
-use crate::helpers::{REDIRECT, TestApp, TestClient, hidden, http_client, location};
+use crate::helpers::{
+    REDIRECT, TestApp, TestClient, code_text, hidden, http_client, kid, location, published_kids,
+};
 use crate::rp::Rp;
 use crate::webauthn::{Device, redeem, redirected};
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
-
-fn code_text(page: &str, id: &str) -> String {
-    let start = page.find(&format!("<code id=\"{id}\">")).unwrap() + id.len() + 12;
-    page[start..][..page[start..].find("</code>").unwrap()].to_owned()
-}
-
-fn kid(id_token: &str) -> String {
-    use base64::Engine;
-    let header = id_token.split('.').next().unwrap();
-    let header: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
-}
-
-async fn jwks_kids(app: &TestApp) -> Vec<String> {
-    let jwks: serde_json::Value = http_client()
-        .get(app.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[tokio::test]
 async fn an_administrator_runs_keyway_for_a_team_from_the_browser() {
@@ -171,7 +139,7 @@ async fn an_administrator_runs_keyway_for_a_team_from_the_browser() {
     let old_kid = kid(&old_id_token);
     let res = post("/admin/keys/rotate", &[]).await;
     assert_eq!(location(&res), "/admin/keys");
-    let published = jwks_kids(&app).await;
+    let published = published_kids(&app).await;
     assert_eq!(published.len(), 6);
     let now = app.clock_now();
     let new_kids: Vec<String> = app
@@ -209,7 +177,7 @@ async fn an_administrator_runs_keyway_for_a_team_from_the_browser() {
     assert!(new_kids.contains(&now_signing), "{now_signing}");
     // The old key is still published, so the ID token it signed still verifies, checked by a
     // relying party that discovers the JWKS afresh.
-    assert!(jwks_kids(&app).await.contains(&old_kid));
+    assert!(published_kids(&app).await.contains(&old_kid));
     let fresh_rp = Rp::discover(&app, client.clone()).await;
     let claims = fresh_rp.id_claims(&signed_in);
     assert_eq!(claims.subject().as_str(), bob.id);

@@ -3,7 +3,7 @@
 //! confirmation; and never without an administrator.
 
 use crate::admin::{admin_page, person};
-use crate::helpers::{TestApp, hidden, http_client, location};
+use crate::helpers::{TestApp, code_text, hidden, http_client, location};
 use crate::mail::{mail_app_with, mailbox, text_part};
 use crate::webauthn::{Device, csrf_of, options, post, redirected};
 
@@ -14,11 +14,6 @@ async fn form_post(
     form: &[(&str, &str)],
 ) -> reqwest::Response {
     browser.post(app.url(path)).form(form).send().await.unwrap()
-}
-
-fn code_text(page: &str, id: &str) -> String {
-    let start = page.find(&format!("<code id=\"{id}\">")).unwrap() + id.len() + 12;
-    page[start..][..page[start..].find("</code>").unwrap()].to_owned()
 }
 
 /// Registers a passkey through a recovery link in a fresh browser; the final response.

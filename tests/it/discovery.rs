@@ -1,6 +1,6 @@
 //! Discovery, RFC 8414 metadata, JWKS, key rotation, health endpoints and security headers.
 
-use crate::helpers::{TestApp, http_client};
+use crate::helpers::{TestApp, http_client, kid, published_kids};
 use serde_json::Value;
 
 #[tokio::test]
@@ -128,19 +128,6 @@ async fn pages_carry_security_headers_and_a_request_id() {
     );
 }
 
-/// The `kid` in an ID token's header.
-fn kid(id_token: &str) -> String {
-    use base64::Engine;
-    let header = id_token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_rotated_key_is_published_before_it_signs_anything() {
     let app = TestApp::spawn().await;
@@ -170,7 +157,7 @@ async fn a_rotated_key_is_published_before_it_signs_anything() {
     .await
     .unwrap();
     app.state.keys().reload(app.clock_now()).await.unwrap();
-    let jwks = published(&app).await;
+    let jwks = published_kids(&app).await;
     for kid in &new {
         assert!(jwks.contains(kid), "the new key is published at once");
     }
@@ -183,27 +170,8 @@ async fn a_rotated_key_is_published_before_it_signs_anything() {
     app.clock
         .advance(app.state.config.lifetimes.id_token as i64 - 1);
     app.state.keys().reload(app.clock_now()).await.unwrap();
-    assert!(published(&app).await.contains(&old));
+    assert!(published_kids(&app).await.contains(&old));
     app.clock.advance(1);
     app.state.keys().reload(app.clock_now()).await.unwrap();
-    assert!(!published(&app).await.contains(&old));
-}
-
-/// The kids in the JWKS.
-async fn published(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .http
-        .get(app.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
+    assert!(!published_kids(&app).await.contains(&old));
 }

@@ -347,3 +347,44 @@ impl TestApp {
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// The text of `<code id="ID">` on a page (a link, id or secret shown once).
+pub fn code_text(page: &str, id: &str) -> String {
+    let open = format!("<code id=\"{id}\">");
+    let start = page
+        .find(&open)
+        .unwrap_or_else(|| panic!("no #{id} in {page}"))
+        + open.len();
+    page[start..][..page[start..].find("</code>").unwrap()].to_owned()
+}
+
+/// The `kid` in a JWT's header.
+pub fn kid(jwt: &str) -> String {
+    use base64::Engine;
+    let header = jwt.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// The kids in the JWKS.
+pub async fn published_kids(app: &TestApp) -> Vec<String> {
+    let jwks: serde_json::Value = http_client()
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
