@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/logout", post(logout))
         .route(rp::SIGNED_OUT, get(signed_out))
         .merge(users::router())
+        .merge(people::router())
         .merge(invitations::router())
         .merge(audit::router())
         .merge(keys::router())

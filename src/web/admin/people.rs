@@ -22,6 +22,7 @@ use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/admin/users", post(create))
         .route("/admin/users/new", get(new_form))
         .route("/admin/users/{id}/profile", post(profile))
         .route("/admin/users/{id}/groups", post(groups))
@@ -84,7 +85,7 @@ fn optional(text: &str) -> Option<String> {
 }
 
 /// Creates the account; its page then offers the link that lets its owner in.
-pub(super) async fn create(
+async fn create(
     State(state): State<AppState>,
     admin: Admin,
     CsrfForm { form, session }: CsrfForm<NewForm>,

@@ -20,13 +20,12 @@ use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/users", get(list).post(super::people::create))
+        .route("/admin/users", get(list))
         .route("/admin/users/{id}", get(show))
         .route("/admin/users/{id}/disable", post(disable))
         .route("/admin/users/{id}/enable", post(enable))
         .route("/admin/users/{id}/sessions/end", post(end_session))
         .route("/admin/users/{id}/passkeys/remove", post(remove_passkey))
-        .merge(super::people::router())
 }
 
 const PAGE: usize = 50;
