@@ -3,7 +3,7 @@
 //! same ones the admin UI calls), printed through `output`.
 
 use super::output::{Out, invitation_json, invitations_table, key_json, keys_table};
-use super::{Command, InviteCommand, KeysCommand};
+use super::{InviteCommand, KeysCommand};
 use crate::app::{self, Application};
 use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
@@ -14,23 +14,6 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::Arc;
-
-pub(super) async fn execute(
-    command: Option<Command>,
-    config: Config,
-    out: Out,
-) -> anyhow::Result<()> {
-    match command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Migrate => migrate(&config, out).await,
-        Command::User(cmd) => super::people::user(cmd, &config, out).await,
-        Command::Client(cmd) => super::clients::client(cmd, &config, out).await,
-        Command::Group(cmd) => super::people::group(cmd, &config, out).await,
-        Command::Audit(args) => super::people::audit(args, &config, out).await,
-        Command::Keys(cmd) => keys_command(cmd, &config, out).await,
-        Command::Invite(cmd) => invite(cmd, &config, out).await,
-    }
-}
 
 fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
@@ -47,7 +30,7 @@ fn init_tracing(format: &str) {
     };
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(&config.log_format);
     let app = Application::build(config).await?;
     if let Some(url) = app.admin_setup_url().await? {
@@ -85,12 +68,16 @@ pub(super) async fn with_operator<T>(
     result
 }
 
-async fn migrate(config: &Config, out: Out) -> anyhow::Result<()> {
+pub(super) async fn migrate(config: &Config, out: Out) -> anyhow::Result<()> {
     with_operator(config, async |_| Ok(())).await?;
     out.emit(&json!({ "migrated": true }), || "database migrated".into())
 }
 
-async fn keys_command(cmd: KeysCommand, config: &Config, out: Out) -> anyhow::Result<()> {
+pub(super) async fn keys_command(
+    cmd: KeysCommand,
+    config: &Config,
+    out: Out,
+) -> anyhow::Result<()> {
     // build_state creates the first keys if there are none and proves the sealing key opens
     // them, before anything is listed or rotated.
     let state = app::build_state(config.clone(), Arc::new(SystemClock)).await?;
@@ -140,7 +127,7 @@ async fn keys_command(cmd: KeysCommand, config: &Config, out: Out) -> anyhow::Re
     }
 }
 
-async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> anyhow::Result<()> {
+pub(super) async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> anyhow::Result<()> {
     match cmd {
         InviteCommand::Create {
             username,

@@ -10,7 +10,6 @@ mod people;
 use crate::config::{Config, Overrides};
 use clap::{Args, Parser, Subcommand};
 use clients::ClientCommand;
-use commands::execute;
 use output::Out;
 use people::{AuditArgs, GroupCommand, UserCommand};
 use std::io::Write;
@@ -138,6 +137,19 @@ enum KeysCommand {
 }
 
 /// Entry point for `main`: parses the command line, runs the command, maps failure to an exit code.
+async fn execute(command: Option<Command>, config: Config, out: Out) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => commands::serve(config).await,
+        Command::Migrate => commands::migrate(&config, out).await,
+        Command::User(cmd) => people::user(cmd, &config, out).await,
+        Command::Client(cmd) => clients::client(cmd, &config, out).await,
+        Command::Group(cmd) => people::group(cmd, &config, out).await,
+        Command::Audit(args) => people::audit(args, &config, out).await,
+        Command::Keys(cmd) => commands::keys_command(cmd, &config, out).await,
+        Command::Invite(cmd) => commands::invite(cmd, &config, out).await,
+    }
+}
+
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
