@@ -444,6 +444,43 @@ async fn the_admin_authorization_sweep() {
     // Bob is still enabled: none of that did anything.
     let bob_now = app.state.repos.users.by_id(&bob_id).await.unwrap().unwrap();
     assert!(!bob_now.disabled);
+    // Ids an admin page shows (Ada's passkey, her session) do nothing in Bob's hands on his own
+    // account pages either: those act on the signed-in user's things only.
+    let ada = app
+        .state
+        .repos
+        .users
+        .by_username("ada")
+        .await
+        .unwrap()
+        .unwrap();
+    let page = admin_page(&app, &admin, &format!("/admin/users/{}", ada.id)).await;
+    let passkey = crate::helpers::hidden(&page, "passkey");
+    let key = crate::helpers::hidden(&page, "key");
+    let csrf = crate::helpers::hidden(&app.page(&bob, "/account").await, "csrf");
+    for (path, form) in [
+        (
+            "/account/passkeys/rename",
+            vec![("id", passkey.as_str()), ("name", "mine now")],
+        ),
+        ("/account/passkeys/remove", vec![("id", passkey.as_str())]),
+        ("/account/sessions/end", vec![("key", key.as_str())]),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let res = bob.post(app.url(path)).form(&form).send().await.unwrap();
+        assert!(res.status() != 500, "{path}");
+    }
+    let passkeys = app
+        .state
+        .repos
+        .passkeys
+        .list_for_user(&ada.id)
+        .await
+        .unwrap();
+    assert_eq!(passkeys.len(), 1);
+    assert_ne!(passkeys[0].name, "mine now");
+    admin_page(&app, &admin, "/admin").await;
 }
 
 #[tokio::test]
