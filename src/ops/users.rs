@@ -80,15 +80,16 @@ impl Operator {
     /// and access tokens) are revoked at once. The last active administrator cannot be disabled.
     pub async fn disable_user(&self, username: &str) -> OpsResult<User> {
         let user = self.user_by_name(username).await?;
-        if user.is_admin && !user.disabled && self.repos.users.count_active_admins().await? <= 1 {
+        if !self
+            .repos
+            .users
+            .disable_keeping_an_admin(&user.id, self.now())
+            .await?
+        {
             return Err(OpsError::Refused(format!(
                 "{username:?} is the last active administrator; make another administrator first"
             )));
         }
-        self.repos
-            .users
-            .set_disabled(&user.id, true, self.now())
-            .await?;
         self.repos.sessions.delete_all_for_user(&user.id).await?;
         self.repos
             .tokens

@@ -95,6 +95,9 @@ pub trait UserRepo: Send + Sync {
     /// it would leave no active administrator, decided in the same statement; `NotFound` when
     /// there is no such user.
     async fn set_admin(&self, id: &str, is_admin: bool, now: UnixTime) -> StoreResult<bool>;
+    /// Disables the user unless they are the last active administrator (`Ok(false)`, nothing
+    /// written), decided in the same statement; `NotFound` when there is no such user.
+    async fn disable_keeping_an_admin(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Deletes the user and everything of theirs (sessions, grants and tokens, passkeys,
     /// password, memberships, links); refused (`Ok(false)`) when they are the last active
     /// administrator; `NotFound` when there is no such user. Audit events stay.

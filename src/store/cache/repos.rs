@@ -139,6 +139,12 @@ impl UserRepo for Cached {
         result
     }
 
+    async fn disable_keeping_an_admin(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let result = self.users.disable_keeping_an_admin(id, now).await;
+        self.changed(Kind::Users);
+        result
+    }
+
     async fn delete(&self, id: &str) -> StoreResult<bool> {
         let result = self.users.delete(id).await;
         for kind in [Kind::Users, Kind::Tokens, Kind::Sessions] {

@@ -46,7 +46,8 @@ async fn an_update_writes_every_setting_and_the_rotated_secret() {
     assert_eq!(read.lifetimes, ClientLifetimes::default());
 }
 
-/// The admin flag and deletion never leave no active administrator, decided in the write itself.
+/// The admin flag, disabling and deletion never leave no active administrator, decided in the
+/// write itself.
 #[tokio::test]
 async fn the_last_active_administrator_is_neither_demoted_nor_deleted() {
     let db = db().await;
@@ -59,7 +60,11 @@ async fn the_last_active_administrator_is_neither_demoted_nor_deleted() {
     let bob = users.create(&super::new_user("bob"), NOW).await.unwrap();
     assert!(!users.set_admin(&ada.id, false, NOW).await.unwrap());
     assert!(!users.delete(&ada.id).await.unwrap());
-    assert!(users.by_id(&ada.id).await.unwrap().unwrap().is_admin);
+    assert!(!users.disable_keeping_an_admin(&ada.id, NOW).await.unwrap());
+    let ada_now = users.by_id(&ada.id).await.unwrap().unwrap();
+    assert!(ada_now.is_admin && !ada_now.disabled);
+    assert!(users.disable_keeping_an_admin(&bob.id, NOW).await.unwrap());
+    users.set_disabled(&bob.id, false, NOW).await.unwrap();
     // A disabled administrator does not count.
     assert!(users.set_admin(&bob.id, true, NOW).await.unwrap());
     users.set_disabled(&bob.id, true, NOW).await.unwrap();

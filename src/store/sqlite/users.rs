@@ -178,6 +178,25 @@ impl UserRepo for SqliteStore {
         .await
     }
 
+    async fn disable_keeping_an_admin(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(&format!(
+                    "UPDATE users SET disabled = 1, updated_at = ?2 WHERE id = ?1 \
+                     AND {KEEPS_AN_ADMIN}"
+                ))
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                refused_or_missing(conn, done.rows_affected(), &id).await
+            })
+        })
+        .await
+    }
+
     async fn delete(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
         self.write(move |conn| {
