@@ -151,21 +151,14 @@ pub(super) async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> any
             };
             let (invitation, token) =
                 with_operator(config, async |ops| Ok(ops.create_invitation(req).await?)).await?;
-            // Built from the configured issuer, never from anything a request said.
-            let url = crate::ops::invitation_url(&config.issuer, &token);
-            let mut doc = invitation_json(&invitation, SystemClock.now());
-            if let Some(obj) = doc.as_object_mut() {
-                obj.insert("url".into(), Value::String(url.clone()));
-            }
-            out.emit(&doc, || {
-                format!(
-                    "invitation {} (expires {}, {} use{}):\n{url}\nThe link is shown only once.",
-                    invitation.id,
-                    super::output::human_time(invitation.expires_at),
-                    invitation.uses,
-                    if invitation.uses == 1 { "" } else { "s" }
-                )
+            print_invitation(out, config, &invitation, &token)
+        }
+        InviteCommand::Link { id, send } => {
+            let (invitation, token) = with_operator(config, async |ops| {
+                Ok(ops.reissue_invitation(&id, send).await?)
             })
+            .await?;
+            print_invitation(out, config, &invitation, &token)
         }
         InviteCommand::List => {
             let list = with_operator(config, async |ops| Ok(ops.list_invitations().await?)).await?;
@@ -181,4 +174,28 @@ pub(super) async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> any
             })
         }
     }
+}
+
+/// An invitation with its link, shown this once.
+fn print_invitation(
+    out: Out,
+    config: &Config,
+    invitation: &crate::domain::Invitation,
+    token: &str,
+) -> anyhow::Result<()> {
+    // Built from the configured issuer, never from anything a request said.
+    let url = crate::ops::invitation_url(&config.issuer, token);
+    let mut doc = invitation_json(invitation, SystemClock.now());
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("url".into(), Value::String(url.clone()));
+    }
+    out.emit(&doc, || {
+        format!(
+            "invitation {} (expires {}, {} use{}):\n{url}\nThe link is shown only once.",
+            invitation.id,
+            super::output::human_time(invitation.expires_at),
+            invitation.uses,
+            if invitation.uses == 1 { "" } else { "s" }
+        )
+    })
 }

@@ -116,6 +116,14 @@ enum InviteCommand {
         /// The invitation id
         id: String,
     },
+    /// A new link for a pending invitation (the old one stops working), printed once
+    Link {
+        /// The invitation id
+        id: String,
+        /// Also email it to the invitation's address
+        #[arg(long)]
+        send: bool,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<i64, String> {

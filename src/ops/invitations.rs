@@ -102,31 +102,79 @@ impl Operator {
             .create(&invitation, &crate::crypto::token_hash(&token))
             .await?;
         self.record("invitation.create", None, None).await;
-        if let (true, Some((mail, issuer)), Some(to)) =
-            (invitation.emailed, &self.mail, &invitation.email)
-        {
-            let inviter = match &self.actor {
-                Actor::Cli | Actor::Schedule => "An administrator".to_owned(),
-                Actor::Admin { user_id } => self
-                    .repos
-                    .users
-                    .by_id(user_id)
-                    .await?
-                    .map(|u| u.name.unwrap_or(u.username))
-                    .unwrap_or_else(|| "An administrator".into()),
-            };
-            let message = crate::mail::messages::Invitation {
-                issuer: issuer.clone(),
-                inviter,
-                link: invitation_url(issuer, &token),
-                is_admin: invitation.is_admin,
-                expires: crate::clock::for_people(invitation.expires_at),
-            }
-            .render()?;
-            mail.queue(to, message, "invitation", None).await?;
-            self.record("invitation.send", None, None).await;
+        if invitation.emailed {
+            self.send_invitation(&invitation, &token).await?;
         }
         Ok((invitation, token))
+    }
+
+    /// A new link for a pending invitation (the old one stops working), shown this once or,
+    /// with `send`, emailed to the invitation's address.
+    pub async fn reissue_invitation(
+        &self,
+        id: &str,
+        send: bool,
+    ) -> OpsResult<(Invitation, String)> {
+        let mut invitation = self
+            .repos
+            .invitations
+            .get(id)
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("invitation {id:?}")))?;
+        if send && invitation.email.is_none() {
+            return Err(OpsError::Invalid(
+                "this invitation has no email address to send the link to".into(),
+            ));
+        }
+        if send && self.mail.is_none() {
+            return Err(OpsError::Invalid("mail is not set up here".into()));
+        }
+        let token = crate::crypto::random_token()?;
+        let hash = crate::crypto::token_hash(&token);
+        if !self
+            .repos
+            .invitations
+            .reissue(id, &hash, send, self.now())
+            .await?
+        {
+            return Err(OpsError::Refused(
+                "the invitation is no longer pending (expired, revoked or used up)".into(),
+            ));
+        }
+        invitation.emailed = send;
+        self.record("invitation.reissue", None, None).await;
+        if send {
+            self.send_invitation(&invitation, &token).await?;
+        }
+        Ok((invitation, token))
+    }
+
+    /// Emails the invitation's link to its address.
+    async fn send_invitation(&self, invitation: &Invitation, token: &str) -> OpsResult<()> {
+        let (Some((mail, issuer)), Some(to)) = (&self.mail, &invitation.email) else {
+            return Ok(());
+        };
+        let inviter = match &self.actor {
+            Actor::Cli | Actor::Schedule => "An administrator".to_owned(),
+            Actor::Admin { user_id } => self
+                .repos
+                .users
+                .by_id(user_id)
+                .await?
+                .map(|u| u.name.unwrap_or(u.username))
+                .unwrap_or_else(|| "An administrator".into()),
+        };
+        let message = crate::mail::messages::Invitation {
+            issuer: issuer.clone(),
+            inviter,
+            link: invitation_url(issuer, token),
+            is_admin: invitation.is_admin,
+            expires: crate::clock::for_people(invitation.expires_at),
+        }
+        .render()?;
+        mail.queue(to, message, "invitation", None).await?;
+        self.record("invitation.send", None, None).await;
+        Ok(())
     }
 
     pub async fn list_invitations(&self) -> OpsResult<Vec<Invitation>> {

@@ -49,6 +49,16 @@ pub trait InvitationRepo: Send + Sync {
     async fn list(&self) -> StoreResult<Vec<Invitation>>;
     /// Revokes it (an earlier revocation time is kept); `NotFound` when there is none.
     async fn revoke(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Gives a pending invitation a new token (the old link stops working) and records whether
+    /// the new link goes out by email. `Ok(false)` (nothing written) when it is not pending
+    /// (expired, revoked, used up); `NotFound` when there is no such invitation.
+    async fn reissue(
+        &self,
+        id: &str,
+        token_hash: &str,
+        emailed: bool,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Revokes every unrevoked invitation made by `created_by`; returns how many.
     async fn revoke_created_by(&self, created_by: &str, now: UnixTime) -> StoreResult<u64>;
     /// Creates the invitee's account in one write: consumes one use of the pending invitation

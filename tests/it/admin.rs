@@ -396,6 +396,7 @@ async fn the_admin_authorization_sweep() {
         format!("/admin/users/{bob_id}/delete"),
         "/admin/invitations".into(),
         "/admin/invitations/some-id/revoke".into(),
+        "/admin/invitations/some-id/reissue".into(),
         "/admin/keys/rotate".into(),
         "/admin/groups".into(),
         "/admin/groups/some-id/rename".into(),

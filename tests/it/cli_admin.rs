@@ -160,3 +160,18 @@ fn passkeys_and_sessions_of_a_user_from_the_command_line() {
     let events = k.json(&["audit", "--event", "user.signout"]);
     assert_eq!(events.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_pending_invitation_gets_a_new_link_and_the_old_one_stops() {
+    let k = Keyway::new();
+    let created = k.json(&["invite", "create", "--username", "dana"]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let again = k.json(&["invite", "link", &id]);
+    assert_ne!(again["url"], created["url"]);
+    assert_eq!(again["status"], "pending");
+    let e = one_line_error(&k.run(&["invite", "link", &id, "--send"]));
+    assert!(e.contains("no email address"), "{e}");
+    k.json(&["invite", "revoke", &id]);
+    let e = one_line_error(&k.run(&["invite", "link", &id]));
+    assert!(e.contains("no longer pending"), "{e}");
+}

@@ -2,7 +2,7 @@
 //! and admin flag; the pages for expired, revoked, used-up and unknown links; single use under
 //! concurrency; an abandoned ceremony creates nothing.
 
-use crate::helpers::{TestApp, http_client};
+use crate::helpers::{TestApp, hidden, http_client};
 use crate::webauthn::{Device, csrf_of, options, post, redeem, redirected};
 use keyway::ops::{Actor, CreateInvitation, Operator};
 
@@ -375,4 +375,76 @@ async fn an_invitation_sent_by_email_arrives_and_redeeming_it_verifies_the_addre
         .unwrap()
         .unwrap();
     assert!(!finn.email_verified);
+}
+
+/// From the admin UI's list: a new link for a pending invitation, shown once or emailed; the old
+/// link stops working at once.
+#[tokio::test]
+async fn a_pending_invitation_gets_a_new_link_shown_or_emailed() {
+    let m = crate::mail::mail_app_with(|_| {}).await;
+    let app = &m.app;
+    let admin = crate::admin::person(app, "ada", true).await;
+    let page = crate::admin::admin_page(app, &admin, "/admin/invitations").await;
+    let csrf = hidden(&page, "csrf");
+    let res = admin
+        .post(app.url("/admin/invitations"))
+        .form(&[("csrf", csrf.as_str()), ("email", "eve@example.com")])
+        .send()
+        .await
+        .unwrap();
+    let first = crate::helpers::code_text(&res.text().await.unwrap(), "invitation-link");
+    let id = app.state.repos.invitations.list().await.unwrap()[0]
+        .id
+        .clone();
+    let res = admin
+        .post(app.url(&format!("/admin/invitations/{id}/reissue")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    let second = crate::helpers::code_text(&page, "invitation-link");
+    assert_ne!(first, second);
+    let path = |link: &str| link.strip_prefix(&app.issuer).unwrap().to_owned();
+    let res = http_client()
+        .get(app.url(&path(&first)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "the old link stops working");
+    let res = http_client()
+        .get(app.url(&path(&second)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Emailed: the message carries the newest link, and redeeming it will prove the address.
+    let res = admin
+        .post(app.url(&format!("/admin/invitations/{id}/reissue")))
+        .form(&[("csrf", csrf.as_str()), ("send", "yes")])
+        .send()
+        .await
+        .unwrap();
+    let third = crate::helpers::code_text(&res.text().await.unwrap(), "invitation-link");
+    let mail = crate::mail::mailbox(m.dir.path()).await;
+    let text = crate::mail::text_part(mail.last().unwrap());
+    assert!(text.contains(&third), "{text}");
+    assert!(
+        app.state
+            .repos
+            .invitations
+            .get(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .emailed
+    );
+    let audit = app.state.repos.audit.recent(30).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.event == "invitation.reissue")
+            .count(),
+        2
+    );
 }

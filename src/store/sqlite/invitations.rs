@@ -162,6 +162,45 @@ impl InvitationRepo for SqliteStore {
         .await
     }
 
+    async fn reissue(
+        &self,
+        id: &str,
+        token_hash: &str,
+        emailed: bool,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let (id, hash) = (id.to_owned(), token_hash.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE invitations SET token_hash = ?, emailed = ? WHERE id = ? \
+                     AND revoked_at IS NULL AND used < uses AND expires_at > ?",
+                )
+                .bind(&hash)
+                .bind(emailed)
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                if done.rows_affected() > 0 {
+                    return Ok(true);
+                }
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM invitations WHERE id = ?")
+                        .bind(&id)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .or_backend()?;
+                match exists {
+                    Some(_) => Ok(false),
+                    None => Err(StoreError::NotFound(format!("invitation {id:?}"))),
+                }
+            })
+        })
+        .await
+    }
+
     async fn redeem(
         &self,
         token_hash: &str,

@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/invitations", get(list).post(create))
         .route("/admin/invitations/{id}/revoke", post(revoke))
+        .route("/admin/invitations/{id}/reissue", post(reissue))
 }
 
 struct Row {
@@ -30,6 +31,7 @@ struct Row {
     expires: String,
     admin: bool,
     pending: bool,
+    has_email: bool,
 }
 
 #[derive(Template)]
@@ -70,6 +72,7 @@ async fn render(
                 expires: pages::when(i.expires_at),
                 admin: i.is_admin,
                 pending: status == crate::domain::InvitationStatus::Pending,
+                has_email: i.email.is_some(),
                 id: i.id,
             }
         })
@@ -164,6 +167,46 @@ async fn create(
             render(&state, &session, &admin, None, Some(&why)).await
         }
         Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReissueForm {
+    #[serde(default)]
+    send: Option<String>,
+}
+
+/// A new link for a pending invitation (the old one stops working): shown once, and emailed
+/// when asked. An administrator's invitation needs a fresh sign-in, as making one does.
+async fn reissue(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    CsrfForm { form, session }: CsrfForm<ReissueForm>,
+) -> AppResult<Response> {
+    let invitation = state
+        .repos
+        .invitations
+        .get(&id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if invitation.is_admin
+        && let Some(again) = super::fresh_sign_in(&state, &admin, "/admin/invitations")
+    {
+        return Ok(again);
+    }
+    match operator(&state, &admin)
+        .reissue_invitation(&id, form.send.is_some())
+        .await
+    {
+        Ok((_, token)) => {
+            let link = crate::ops::invitation_url(&state.config.issuer, &token);
+            render(&state, &session, &admin, Some(link), None).await
+        }
+        Err(e) => {
+            let why = super::refusal(e)?;
+            render(&state, &session, &admin, None, Some(&why)).await
+        }
     }
 }
 
