@@ -7,7 +7,7 @@ use crate::state::AppState;
 use crate::telemetry;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,11 +28,21 @@ pub async fn measure(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    // Any token is a method to HTTP; only the known ones become labels.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    };
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     let seconds = started.elapsed().as_secs_f64();
-    metrics::histogram!(telemetry::REQUEST_SECONDS, "route" => route.clone(), "method" => method.clone())
+    metrics::histogram!(telemetry::REQUEST_SECONDS, "route" => route.clone(), "method" => method)
         .record(seconds);
     metrics::counter!(telemetry::REQUESTS, "route" => route, "method" => method, "status" => status)
         .increment(1);

@@ -380,4 +380,32 @@ async fn profile_groups_admin_flag_and_deletion() {
             .unwrap()
             .is_some()
     );
+    // So does a sign-in link into an administrator's account (not into anyone else's).
+    let res = form_post(
+        &app,
+        &admin,
+        &format!("{ada_path}/recovery"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert!(
+        location(&res).starts_with("/admin/login?"),
+        "{}",
+        location(&res)
+    );
+    let res = form_post(
+        &app,
+        &admin,
+        &format!("/admin/users/{}/recovery", carol.id),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let audit = app.state.repos.audit.recent(50).await.unwrap();
+    let links: Vec<_> = audit
+        .iter()
+        .filter(|e| e.event == "user.recovery_link")
+        .collect();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].user_id.as_deref(), Some(carol.id.as_str()));
 }

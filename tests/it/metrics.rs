@@ -36,6 +36,13 @@ async fn metrics_on_their_own_listener_show_requests_sign_ins_tokens_and_queues(
     assert_eq!(app.exchange(&client, &code, &verifier).await.status(), 200);
     let res = get(&app.url("/admin/users/some-user-id"), None).await;
     assert!(res.status().is_redirection());
+    let odd = reqwest::Method::from_bytes(b"FOO123").unwrap();
+    let res = http_client()
+        .request(odd, app.url("/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
     let res = get(&format!("{base}/metrics"), None).await;
     assert_eq!(res.status(), 200);
     assert!(
@@ -63,6 +70,13 @@ async fn metrics_on_their_own_listener_show_requests_sign_ins_tokens_and_queues(
     assert!(
         !text.contains("some-user-id"),
         "raw paths never become labels"
+    );
+    assert!(!text.contains("FOO123"), "nor made-up methods");
+    assert!(
+        text.contains(
+            "keyway_http_requests_total{route=\"/token\",method=\"other\",status=\"405\"}"
+        ),
+        "{text}"
     );
 }
 

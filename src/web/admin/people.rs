@@ -186,14 +186,27 @@ pub struct RecoveryForm {
     send: Option<String>,
 }
 
-/// A recovery link for the account: on the page this once, or emailed to its address.
+/// A recovery link for the account: on the page this once, or emailed to its address. For an
+/// administrator's account, only after a fresh sign-in.
 async fn recovery(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
     CsrfForm { form, session }: CsrfForm<RecoveryForm>,
 ) -> AppResult<Response> {
-    let username = username_of(&state, &id).await?;
+    let target = state
+        .repos
+        .users
+        .by_id(&id)
+        .await?
+        .ok_or_else(crate::web::error::AppError::not_found)?;
+    // A link into an administrator's account is as strong as making an administrator.
+    if target.is_admin
+        && let Some(again) = fresh_sign_in(&state, &admin, &format!("/admin/users/{id}"))
+    {
+        return Ok(again);
+    }
+    let username = target.username;
     let send = form.send.is_some();
     let flash = match operator(&state, &admin)
         .recovery_link(&username, send)
