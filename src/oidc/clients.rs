@@ -313,15 +313,13 @@ pub async fn update(
         .get(id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("client {id:?}")))?;
-    let mut secret = None;
-    if spec.public {
-        client.secret_hash = None;
-        client.previous_secret = None;
-    } else if client.secret_hash.is_none() {
-        let (plain, hash) = new_secret()?;
-        client.secret_hash = Some(hash);
-        secret = Some(plain);
-    }
+    let expected = client.secret_hash.clone();
+    // The kind decides the secrets: made public, they go; made confidential, a new one.
+    let secret = match (spec.public, &expected) {
+        (true, Some(_)) => Some(None),
+        (false, None) => Some(Some(new_secret()?)),
+        _ => None,
+    };
     client.name = spec.name;
     client.redirect_uris = spec.redirect_uris;
     client.post_logout_redirect_uris = spec.post_logout_redirect_uris;
@@ -335,7 +333,25 @@ pub async fn update(
     client.logo_uri = spec.logo_uri;
     client.lifetimes = spec.lifetimes;
     repo.update(&client).await?;
-    Ok((client, secret))
+    let Some(secret) = secret else {
+        return Ok((client, None));
+    };
+    let hash = secret.as_ref().map(|(_, hash)| hash.as_str());
+    if !repo
+        .set_secret(&client.id, expected.as_deref(), hash, None)
+        .await?
+    {
+        return Err(changed_meanwhile());
+    }
+    client.secret_hash = hash.map(str::to_owned);
+    client.previous_secret = None;
+    Ok((client, secret.map(|(plain, _)| plain)))
+}
+
+fn changed_meanwhile() -> RegisterError {
+    RegisterError::Store(StoreError::Conflict(
+        "a newer change to the application's secret (reload it and try again)".into(),
+    ))
 }
 
 /// Gives a confidential client a new secret (returned this once). The old one keeps working for
@@ -360,9 +376,15 @@ pub async fn rotate_secret(
         return Err(invalid("a public client has no secret to rotate"));
     };
     let (plain, hash) = new_secret()?;
+    let previous = (overlap > 0).then(|| (current.clone(), now + overlap));
+    if !repo
+        .set_secret(&client.id, Some(&current), Some(&hash), previous.clone())
+        .await?
+    {
+        return Err(changed_meanwhile());
+    }
     client.secret_hash = Some(hash);
-    client.previous_secret = (overlap > 0).then_some((current, now + overlap));
-    repo.update(&client).await?;
+    client.previous_secret = previous;
     Ok((client, plain))
 }
 

@@ -154,9 +154,19 @@ pub trait ClientRepo: Send + Sync {
     async fn delete(&self, id: &str) -> StoreResult<()>;
     /// Restricts sign-ins to members of these groups (ids); empty: everyone.
     async fn set_allowed_groups(&self, id: &str, group_ids: &[String]) -> StoreResult<()>;
-    /// Writes every setting of `client` (found by its id) and its secrets, but not its allowed
-    /// groups (`set_allowed_groups`) nor its creation time.
+    /// Writes every setting of `client` (found by its id), but not its secrets (`set_secret`),
+    /// its allowed groups (`set_allowed_groups`) nor its creation time.
     async fn update(&self, client: &Client) -> StoreResult<()>;
+    /// Replaces the client's secret (hash; `None`: public) and the one being rotated out, if
+    /// its current secret is still `expected`: `Ok(false)` (nothing written) when another
+    /// change came first, so a secret just shown to someone is never silently overwritten.
+    async fn set_secret(
+        &self,
+        id: &str,
+        expected: Option<&str>,
+        secret_hash: Option<&str>,
+        previous: Option<(String, UnixTime)>,
+    ) -> StoreResult<bool>;
 }
 
 /// What presenting a refresh token came to (see `TokenRepo::rotate_refresh`).

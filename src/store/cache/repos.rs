@@ -176,6 +176,21 @@ impl ClientRepo for Cached {
         result
     }
 
+    async fn set_secret(
+        &self,
+        id: &str,
+        expected: Option<&str>,
+        secret_hash: Option<&str>,
+        previous: Option<(String, UnixTime)>,
+    ) -> StoreResult<bool> {
+        let result = self
+            .clients
+            .set_secret(id, expected, secret_hash, previous)
+            .await;
+        self.changed(Kind::Clients);
+        result
+    }
+
     async fn get(&self, id: &str) -> StoreResult<Option<Client>> {
         self.sync(Kind::Clients);
         if let Some(client) = self.client_cache.get(id) {

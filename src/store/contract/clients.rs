@@ -1,17 +1,17 @@
-//! The contract for clients (every setting written by `update` reads back whole) and for the
+//! The contract for clients (every setting written by `update` reads back whole; secrets change
+//! only from the one that was read) and for the
 //! guarded account writes (the admin flag, deletion).
 
 use super::{NOW, db, user_and_client};
 use crate::domain::{ClientLifetimes, GrantType, SigningAlg};
 
 #[tokio::test]
-async fn an_update_writes_every_setting_and_the_rotated_secret() {
+async fn an_update_writes_every_setting_and_secrets_change_only_from_what_was_read() {
     let db = db().await;
     let (_, id) = user_and_client(&db.repos).await;
-    let mut client = db.repos.clients.get(&id).await.unwrap().unwrap();
+    let clients = &db.repos.clients;
+    let mut client = clients.get(&id).await.unwrap().unwrap();
     client.name = "Renamed".into();
-    client.secret_hash = Some("new-hash".into());
-    client.previous_secret = Some(("old-hash".into(), NOW + 60));
     client.redirect_uris = vec!["https://rp.example/a".into(), "https://rp.example/b".into()];
     client.post_logout_redirect_uris = vec!["https://rp.example/bye".into()];
     client.grant_types = vec![GrantType::AuthorizationCode];
@@ -27,23 +27,51 @@ async fn an_update_writes_every_setting_and_the_rotated_secret() {
         id_token: Some(300),
         refresh_token: Some(86_400),
     };
-    db.repos.clients.update(&client).await.unwrap();
-    let read = db.repos.clients.get(&id).await.unwrap().unwrap();
+    clients.update(&client).await.unwrap();
+    let read = clients.get(&id).await.unwrap().unwrap();
     assert!(read == client, "{read:?}");
-    // Unknown ids are NotFound; the secret can be cleared again.
+    // `update` leaves the secrets alone.
+    let mut other = client.clone();
+    other.secret_hash = Some("not written".into());
+    clients.update(&other).await.unwrap();
+    assert_eq!(clients.get(&id).await.unwrap().unwrap().secret_hash, None);
+    // A secret changes only from the one that was read: a second change from the same read
+    // loses, and writes nothing.
+    let previous = Some(("old-hash".to_owned(), NOW + 60));
+    assert!(
+        clients
+            .set_secret(&id, None, Some("first"), previous.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !clients
+            .set_secret(&id, None, Some("second"), None)
+            .await
+            .unwrap()
+    );
+    let read = clients.get(&id).await.unwrap().unwrap();
+    assert_eq!(read.secret_hash.as_deref(), Some("first"));
+    assert_eq!(read.previous_secret, previous);
+    assert!(
+        clients
+            .set_secret(&id, Some("first"), None, None)
+            .await
+            .unwrap()
+    );
+    let read = clients.get(&id).await.unwrap().unwrap();
+    assert!(read.secret_hash.is_none() && read.previous_secret.is_none());
+    // Unknown ids are NotFound.
     let mut ghost = client.clone();
     ghost.id = "ghost".into();
     assert!(matches!(
-        db.repos.clients.update(&ghost).await,
+        clients.update(&ghost).await,
         Err(crate::store::StoreError::NotFound(_))
     ));
-    client.secret_hash = None;
-    client.previous_secret = None;
-    client.lifetimes = ClientLifetimes::default();
-    db.repos.clients.update(&client).await.unwrap();
-    let read = db.repos.clients.get(&id).await.unwrap().unwrap();
-    assert!(read.secret_hash.is_none() && read.previous_secret.is_none());
-    assert_eq!(read.lifetimes, ClientLifetimes::default());
+    assert!(matches!(
+        clients.set_secret("ghost", None, None, None).await,
+        Err(crate::store::StoreError::NotFound(_))
+    ));
 }
 
 /// The admin flag, disabling and deletion never leave no active administrator, decided in the

@@ -35,15 +35,16 @@ impl ClientRepo for SqliteStore {
         self.write(move |conn| {
             Box::pin(async move {
                 let q = sqlx::query(
-                    "INSERT INTO clients (name, secret_hash, redirect_uris, \
-                     post_logout_redirect_uris, grant_types, scopes, first_party, id_token_alg, \
-                     refresh_always, require_passkey, allow_magic_link, logo_uri, \
-                     access_token_ttl, id_token_ttl, refresh_token_ttl, previous_secret_hash, \
-                     previous_secret_until, refresh_token_cap, created_at, id) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO clients (name, redirect_uris, post_logout_redirect_uris, \
+                     grant_types, scopes, first_party, id_token_alg, refresh_always, \
+                     require_passkey, allow_magic_link, logo_uri, access_token_ttl, \
+                     id_token_ttl, refresh_token_ttl, secret_hash, refresh_token_cap, \
+                     created_at, id) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 );
                 settings
                     .bind(q)
+                    .bind(&r.secret_hash)
                     .bind(i64::from(r.refresh_token_cap))
                     .bind(r.created_at)
                     .bind(&r.id)
@@ -115,12 +116,12 @@ impl ClientRepo for SqliteStore {
         self.write(move |conn| {
             Box::pin(async move {
                 let q = sqlx::query(
-                    "UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?, \
+                    "UPDATE clients SET name = ?, redirect_uris = ?, \
                      post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, \
                      first_party = ?, id_token_alg = ?, refresh_always = ?, \
                      require_passkey = ?, allow_magic_link = ?, logo_uri = ?, \
-                     access_token_ttl = ?, id_token_ttl = ?, refresh_token_ttl = ?, \
-                     previous_secret_hash = ?, previous_secret_until = ? WHERE id = ?",
+                     access_token_ttl = ?, id_token_ttl = ?, refresh_token_ttl = ? \
+                     WHERE id = ?",
                 );
                 let done = settings
                     .bind(q)
@@ -133,9 +134,53 @@ impl ClientRepo for SqliteStore {
         })
         .await
     }
+
+    async fn set_secret(
+        &self,
+        id: &str,
+        expected: Option<&str>,
+        secret_hash: Option<&str>,
+        previous: Option<(String, UnixTime)>,
+    ) -> StoreResult<bool> {
+        let (id, expected, hash) = (
+            id.to_owned(),
+            expected.map(str::to_owned),
+            secret_hash.map(str::to_owned),
+        );
+        let (previous, until) = previous.unzip();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE clients SET secret_hash = ?, previous_secret_hash = ?, \
+                     previous_secret_until = ? WHERE id = ? AND secret_hash IS ?",
+                )
+                .bind(&hash)
+                .bind(&previous)
+                .bind(until)
+                .bind(&id)
+                .bind(&expected)
+                .execute(&mut *conn)
+                .await
+                .or_backend()?;
+                if done.rows_affected() > 0 {
+                    return Ok(true);
+                }
+                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM clients WHERE id = ?")
+                    .bind(&id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .or_backend()?;
+                match exists {
+                    Some(_) => Ok(false),
+                    None => Err(StoreError::NotFound(format!("client {id:?}"))),
+                }
+            })
+        })
+        .await
+    }
 }
 
-/// The columns `create` and `update` both write, in one order.
+/// The settings columns `create` and `update` both write, in one order (secrets apart).
 struct Settings {
     client: Client,
     lists: [String; 4],
@@ -159,9 +204,7 @@ impl Settings {
     fn bind<'q>(&'q self, q: Query<'q>) -> Query<'q> {
         let c = &self.client;
         let [redirect_uris, post_logout, grant_types, scopes] = &self.lists;
-        let (previous, until) = c.previous_secret.clone().unzip();
         q.bind(&c.name)
-            .bind(&c.secret_hash)
             .bind(redirect_uris)
             .bind(post_logout)
             .bind(grant_types)
@@ -175,8 +218,6 @@ impl Settings {
             .bind(c.lifetimes.access_token)
             .bind(c.lifetimes.id_token)
             .bind(c.lifetimes.refresh_token)
-            .bind(previous)
-            .bind(until)
     }
 }
 
