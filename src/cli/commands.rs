@@ -176,16 +176,26 @@ pub(super) async fn invite(cmd: InviteCommand, config: &Config, out: Out) -> any
     }
 }
 
-/// An invitation with its link, shown this once.
+/// An invitation with its link, shown this once (unless it was emailed).
 fn print_invitation(
     out: Out,
     config: &Config,
     invitation: &crate::domain::Invitation,
     token: &str,
 ) -> anyhow::Result<()> {
+    let mut doc = invitation_json(invitation, SystemClock.now());
+    if let (true, Some(address)) = (invitation.emailed, &invitation.email) {
+        // Not printed: opening it from that inbox is what proves the address.
+        return out.emit(&doc, || {
+            format!(
+                "invitation {} emailed to {address} (expires {})",
+                invitation.id,
+                super::output::human_time(invitation.expires_at)
+            )
+        });
+    }
     // Built from the configured issuer, never from anything a request said.
     let url = crate::ops::invitation_url(&config.issuer, token);
-    let mut doc = invitation_json(invitation, SystemClock.now());
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("url".into(), Value::String(url.clone()));
     }

@@ -337,6 +337,7 @@ fn invitations_create_list_revoke() {
     // --send queues the message for a running server to deliver; it needs an address.
     let sent = k.json(&["invite", "create", "--email", "eve@example.com", "--send"]);
     assert_eq!(sent["status"], "pending");
+    assert!(sent.get("url").is_none(), "an emailed link is not printed");
     let out = k.run(&["invite", "create", "--send"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

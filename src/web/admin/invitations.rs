@@ -40,16 +40,33 @@ struct ListPage<'a> {
     csrf: &'a str,
     name: &'a str,
     rows: Vec<Row>,
-    /// The link of the invitation just made: shown once.
-    created: Option<String>,
+    made: Made,
     error: Option<&'a str>,
+}
+
+/// What became of the link just made.
+enum Made {
+    Nothing,
+    /// Shown this once.
+    Link(String),
+    /// Emailed to this address, and not shown: redeeming it then proves the address.
+    Sent(String),
+}
+
+impl Made {
+    fn of(state: &AppState, invitation: &crate::domain::Invitation, token: &str) -> Self {
+        match (&invitation.email, invitation.emailed) {
+            (Some(address), true) => Made::Sent(address.clone()),
+            _ => Made::Link(crate::ops::invitation_url(&state.config.issuer, token)),
+        }
+    }
 }
 
 async fn render(
     state: &AppState,
     session: &Session,
     admin: &Admin,
-    created: Option<String>,
+    made: Made,
     error: Option<&str>,
 ) -> AppResult<Response> {
     let now = state.now();
@@ -78,10 +95,9 @@ async fn render(
         })
         .collect();
     let csrf = session::csrf_token(session, &state.auth).await?;
-    let status = if created.is_some() {
-        StatusCode::CREATED
-    } else {
-        pages::status_for(error)
+    let status = match made {
+        Made::Nothing => pages::status_for(error),
+        _ => StatusCode::CREATED,
     };
     Ok(pages::render(
         status,
@@ -89,7 +105,7 @@ async fn render(
             csrf: &csrf,
             name: &admin.user.username,
             rows,
-            created,
+            made,
             error,
         },
     ))
@@ -100,7 +116,7 @@ async fn list(
     session: Session,
     admin: Admin,
 ) -> AppResult<Response> {
-    render(&state, &session, &admin, None, None).await
+    render(&state, &session, &admin, Made::Nothing, None).await
 }
 
 #[derive(Deserialize)]
@@ -157,16 +173,26 @@ async fn create(
         uses: form.uses,
         send: form.send.is_some(),
     };
-    match operator(&state, &admin).create_invitation(req).await {
-        Ok((_, token)) => {
-            let link = crate::ops::invitation_url(&state.config.issuer, &token);
-            render(&state, &session, &admin, Some(link), None).await
+    let done = operator(&state, &admin).create_invitation(req).await;
+    shown(&state, &session, &admin, done).await
+}
+
+/// The list again with what became of the link, or with the refusal.
+async fn shown(
+    state: &AppState,
+    session: &Session,
+    admin: &Admin,
+    done: Result<(crate::domain::Invitation, String), OpsError>,
+) -> AppResult<Response> {
+    match done {
+        Ok((invitation, token)) => {
+            let made = Made::of(state, &invitation, &token);
+            render(state, session, admin, made, None).await
         }
-        Err(OpsError::Invalid(why)) | Err(OpsError::Refused(why)) => {
-            let why = format!("{why}.");
-            render(&state, &session, &admin, None, Some(&why)).await
+        Err(e) => {
+            let why = super::refusal(e)?;
+            render(state, session, admin, Made::Nothing, Some(&why)).await
         }
-        Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
     }
 }
 
@@ -176,7 +202,7 @@ pub struct ReissueForm {
     send: Option<String>,
 }
 
-/// A new link for a pending invitation (the old one stops working): shown once, and emailed
+/// A new link for a pending invitation (the old one stops working): shown once, or emailed
 /// when asked. An administrator's invitation needs a fresh sign-in, as making one does.
 async fn reissue(
     State(state): State<AppState>,
@@ -195,19 +221,10 @@ async fn reissue(
     {
         return Ok(again);
     }
-    match operator(&state, &admin)
+    let done = operator(&state, &admin)
         .reissue_invitation(&id, form.send.is_some())
-        .await
-    {
-        Ok((_, token)) => {
-            let link = crate::ops::invitation_url(&state.config.issuer, &token);
-            render(&state, &session, &admin, Some(link), None).await
-        }
-        Err(e) => {
-            let why = super::refusal(e)?;
-            render(&state, &session, &admin, None, Some(&why)).await
-        }
-    }
+        .await;
+    shown(&state, &session, &admin, done).await
 }
 
 async fn revoke(
@@ -216,9 +233,6 @@ async fn revoke(
     Path(id): Path<String>,
     CsrfForm { .. }: CsrfForm<Empty>,
 ) -> AppResult<Response> {
-    match operator(&state, &admin).revoke_invitation(&id).await {
-        Ok(_) => Ok(see_other("/admin/invitations")),
-        Err(OpsError::NotFound(_)) => Err(AppError::not_found()),
-        Err(e) => Err(AppError::Internal(anyhow::anyhow!("{e}"))),
-    }
+    operator(&state, &admin).revoke_invitation(&id).await?;
+    Ok(see_other("/admin/invitations"))
 }
