@@ -386,8 +386,6 @@ pub async fn rotate_if_due(state: &AppState) -> anyhow::Result<()> {
     if k.rotate_every == 0 {
         return Ok(());
     }
-    let sealing =
-        crate::oidc::keys::sealing_key(state.config.secret_key.as_deref(), &state.config.data_dir)?;
     let ops = crate::ops::Operator::new(
         state.repos.clone(),
         state.clock.clone(),
@@ -395,7 +393,11 @@ pub async fn rotate_if_due(state: &AppState) -> anyhow::Result<()> {
         crate::ops::Actor::Schedule,
     );
     if let Some(new) = ops
-        .rotate_keys_if_due(&sealing, k.prepublish as i64, k.rotate_every as i64)
+        .rotate_keys_if_due(
+            state.keys().sealing(),
+            k.prepublish as i64,
+            k.rotate_every as i64,
+        )
         .await?
     {
         let kids: Vec<&str> = new.iter().map(|k| k.kid.as_str()).collect();

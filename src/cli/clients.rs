@@ -3,7 +3,7 @@
 
 use super::commands::with_operator;
 use super::output::{Out, client_json, clients_table, kind_name};
-use super::parse_duration;
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::{Client, GrantType, SigningAlg};
 use crate::oidc::clients::ClientSpec;
@@ -126,7 +126,7 @@ pub(super) enum ClientCommand {
         /// The client_id
         id: String,
         /// How long the old secret keeps working: 0, 30m, 24h, 7d (at most 30d)
-        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = crate::clock::parse_duration)]
         overlap: i64,
     },
     /// Let only members of these groups sign in to a client; no --group: everyone
@@ -153,13 +153,13 @@ pub(super) struct ClientExtras {
     #[arg(long, value_name = "URL")]
     logo_uri: Option<String>,
     /// Access token lifetime for this client: 15m, 1h or seconds [default: the server's]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
     access_token_ttl: Option<i64>,
     /// ID token lifetime for this client (at most the server's)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
     id_token_ttl: Option<i64>,
     /// How long a refresh chain may live for this client: 30d or seconds
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
     refresh_token_ttl: Option<i64>,
 }
 
@@ -301,10 +301,10 @@ fn print_client(out: Out, done: &str, client: &Client, secret: Option<&str>) -> 
                 "The client secret is shown only once: store it now (Keyway keeps only a hash).\n",
             );
         }
-        if let Some((_, until)) = &client.previous_secret {
+        if let Some(until) = client.previous_secret_until(crate::clock::Clock::now(&SystemClock)) {
             s.push_str(&format!(
                 "The previous secret keeps working until {}.\n",
-                super::output::human_time(*until)
+                super::output::human_time(until)
             ));
         }
         s

@@ -100,7 +100,7 @@ enum InviteCommand {
         #[arg(long)]
         admin: bool,
         /// How long the link works: 30m, 72h, 7d or seconds
-        #[arg(long, default_value = "72h", value_parser = parse_duration)]
+        #[arg(long, default_value = "72h", value_parser = crate::clock::parse_duration)]
         expires: i64,
         /// Accounts the link may create
         #[arg(long, default_value_t = 1)]
@@ -124,10 +124,6 @@ enum InviteCommand {
         #[arg(long)]
         send: bool,
     },
-}
-
-fn parse_duration(text: &str) -> Result<i64, String> {
-    crate::clock::parse_duration(text)
 }
 
 #[derive(Debug, Subcommand)]

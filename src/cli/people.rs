@@ -3,7 +3,6 @@
 
 use super::commands::with_operator;
 use super::output::{Out, users_table};
-use super::parse_duration;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::NewUser;
@@ -111,7 +110,7 @@ pub(super) struct AuditArgs {
     #[arg(long)]
     outcome: Option<String>,
     /// Only the last 30m, 24h, 7d...
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = crate::clock::parse_duration)]
     since: Option<i64>,
     /// At most this many events (--csv: every match, up to 100000)
     #[arg(long, default_value_t = 50)]

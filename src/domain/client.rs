@@ -137,6 +137,13 @@ impl Client {
             .map(|(h, _)| h.as_str());
         self.secret_hash.as_deref().into_iter().chain(previous)
     }
+    /// Until when the secret being rotated out still works, if it still does at `now`.
+    pub fn previous_secret_until(&self, now: UnixTime) -> Option<UnixTime> {
+        self.previous_secret
+            .as_ref()
+            .map(|(_, until)| *until)
+            .filter(|until| *until > now)
+    }
 }
 
 /// What `client create` and the admin UI supply; the store adds id and timestamps.

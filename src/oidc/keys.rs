@@ -102,6 +102,11 @@ impl Keys {
         })
     }
 
+    /// The key that seals private keys at rest (for rotations by this server).
+    pub fn sealing(&self) -> &SealingKey {
+        &self.sealing
+    }
+
     pub fn snapshot(&self) -> Arc<KeySet> {
         match self.current.read() {
             Ok(guard) => guard.clone(),

@@ -48,17 +48,7 @@ impl Operator {
     /// Puts a user in exactly these groups (ids).
     pub async fn set_user_groups(&self, username: &str, group_ids: &[String]) -> OpsResult<()> {
         let user = self.user_by_name(username).await?;
-        let known: Vec<String> = self
-            .repos
-            .groups
-            .list()
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
-        if let Some(g) = group_ids.iter().find(|g| !known.contains(g)) {
-            return Err(OpsError::NotFound(format!("group {g:?}")));
-        }
+        self.known_groups(group_ids).await?;
         let current = self.repos.groups.ids_for_user(&user.id).await?;
         for g in group_ids.iter().filter(|g| !current.contains(g)) {
             self.repos.groups.add_member(g, &user.id).await?;
@@ -169,7 +159,7 @@ impl Operator {
     }
 }
 
-fn last_admin(username: &str) -> OpsError {
+pub(super) fn last_admin(username: &str) -> OpsError {
     OpsError::Refused(format!(
         "{username:?} is the last active administrator; make another administrator first"
     ))

@@ -80,17 +80,7 @@ impl Operator {
     /// Lets only members of these groups (ids) sign in to the client; none: everyone.
     pub async fn set_client_groups(&self, id: &str, group_ids: Vec<String>) -> OpsResult<()> {
         self.not_the_admin_ui(id, "restricted to groups")?;
-        let known: Vec<String> = self
-            .repos
-            .groups
-            .list()
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
-        if let Some(g) = group_ids.iter().find(|g| !known.contains(g)) {
-            return Err(OpsError::NotFound(format!("group {g:?}")));
-        }
+        self.known_groups(&group_ids).await?;
         self.repos
             .clients
             .set_allowed_groups(id, &group_ids)

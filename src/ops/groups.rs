@@ -37,11 +37,31 @@ impl Operator {
 
     /// The ids of the groups with these names.
     pub async fn group_ids(&self, names: &[String]) -> OpsResult<Vec<String>> {
-        let mut ids = Vec::with_capacity(names.len());
-        for name in names {
-            ids.push(self.group_id(name).await?);
+        let groups = self.list_groups().await?;
+        names
+            .iter()
+            .map(|name| {
+                groups
+                    .iter()
+                    .find(|g| g.name.eq_ignore_ascii_case(name.trim()))
+                    .map(|g| g.id.clone())
+                    .ok_or_else(|| OpsError::NotFound(format!("group {name:?}")))
+            })
+            .collect()
+    }
+
+    /// `NotFound` for the first of these group ids that names no group.
+    pub(super) async fn known_groups(&self, group_ids: &[String]) -> OpsResult<()> {
+        let known: Vec<String> = self
+            .list_groups()
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        match group_ids.iter().find(|g| !known.contains(g)) {
+            Some(g) => Err(OpsError::NotFound(format!("group {g:?}"))),
+            None => Ok(()),
         }
-        Ok(ids)
     }
 
     pub async fn create_group(&self, name: &str) -> OpsResult<String> {

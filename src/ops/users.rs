@@ -86,9 +86,7 @@ impl Operator {
             .disable_keeping_an_admin(&user.id, self.now())
             .await?
         {
-            return Err(OpsError::Refused(format!(
-                "{username:?} is the last active administrator; make another administrator first"
-            )));
+            return Err(super::accounts::last_admin(username));
         }
         self.repos.sessions.delete_all_for_user(&user.id).await?;
         self.repos

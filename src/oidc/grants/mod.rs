@@ -162,20 +162,34 @@ struct UserGrant<'a> {
     parent: Option<String>,
 }
 
-/// The client's own access-token lifetime, else the server's.
-pub(super) fn access_ttl(p: &Provider, client: &Client) -> i64 {
-    client
-        .lifetimes
-        .access_token
-        .map_or(p.lifetimes.access_token, u64::from) as i64
+/// A client's token lifetimes in seconds: its own where it has them, else the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttls {
+    pub access_token: i64,
+    /// Never longer than the server's: retired keys stay published only that long.
+    pub id_token: i64,
+    /// How long a new refresh chain may live.
+    pub refresh_token: i64,
 }
 
-/// How long a new refresh chain of this client may live.
+impl Ttls {
+    pub fn of(server: &crate::config::Lifetimes, client: &Client) -> Self {
+        let own = client.lifetimes;
+        let pick = |own: Option<u32>, server: u64| own.map_or(server, u64::from) as i64;
+        Self {
+            access_token: pick(own.access_token, server.access_token),
+            id_token: pick(own.id_token, server.id_token).min(server.id_token as i64),
+            refresh_token: pick(own.refresh_token, server.refresh_token_absolute),
+        }
+    }
+}
+
+pub(super) fn access_ttl(p: &Provider, client: &Client) -> i64 {
+    Ttls::of(&p.lifetimes, client).access_token
+}
+
 pub(super) fn refresh_ttl(p: &Provider, client: &Client) -> i64 {
-    client
-        .lifetimes
-        .refresh_token
-        .map_or(p.lifetimes.refresh_token_absolute, u64::from) as i64
+    Ttls::of(&p.lifetimes, client).refresh_token
 }
 
 /// Mints access (+ refresh) (+ ID) tokens for a grant: the response, and the rows to write with
@@ -309,13 +323,7 @@ async fn sign_id_token(
         access_token: Some(access),
         user_claims: claims::values(g.user, &groups, names()),
         now,
-        ttl: g
-            .client
-            .lifetimes
-            .id_token
-            .map_or(p.lifetimes.id_token, |t| {
-                u64::from(t).min(p.lifetimes.id_token)
-            }) as i64,
+        ttl: Ttls::of(&p.lifetimes, g.client).id_token,
     });
     let keys = p.keys.snapshot();
     // RSA signing costs most of a millisecond: it goes to the blocking pool so the async

@@ -7,6 +7,7 @@ use crate::auth::session;
 use crate::clock::{format_duration, parse_duration};
 use crate::domain::{Client, ClientKind, ClientLifetimes, GrantType, SigningAlg};
 use crate::oidc::clients::ClientSpec;
+use crate::ops::OpsError;
 use crate::state::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::extract::{CsrfForm, Empty};
@@ -173,22 +174,23 @@ impl Posted {
             .map(str::to_owned)
             .collect()
     }
-    fn ttl(&self, name: &str, what: &str) -> Result<Option<u32>, String> {
+    fn ttl(&self, name: &str, what: &str) -> Result<Option<u32>, OpsError> {
         let text = self.text(name).trim();
         if text.is_empty() {
             return Ok(None);
         }
-        let secs = parse_duration(text).map_err(|e| format!("{what}: {e}"))?;
+        let secs = parse_duration(text).map_err(|e| OpsError::Invalid(format!("{what}: {e}")))?;
         u32::try_from(secs)
             .map(Some)
-            .map_err(|_| format!("{what}: {text:?} is too long"))
+            .map_err(|_| OpsError::Invalid(format!("{what}: {text:?} is too long")))
     }
 
     /// The spec the form asks for; the form's own mistakes (an unknown algorithm, a bad
     /// duration) as words, the rest is `ClientSpec`'s to check.
-    fn spec(&self) -> Result<ClientSpec, String> {
+    fn spec(&self) -> Result<ClientSpec, OpsError> {
+        let invalid = |why: &str| OpsError::Invalid(why.to_owned());
         let id_token_alg = SigningAlg::parse(self.text("id_token_alg"))
-            .ok_or("Choose an ID token signing algorithm.")?;
+            .ok_or_else(|| invalid("Choose an ID token signing algorithm"))?;
         let grant_types = self
             .0
             .iter()
@@ -196,7 +198,7 @@ impl Posted {
             .filter_map(|(_, v)| GrantType::parse(v))
             .collect::<Vec<_>>();
         if grant_types.is_empty() {
-            return Err("Tick at least one grant type.".into());
+            return Err(invalid("Tick at least one grant type"));
         }
         Ok(ClientSpec {
             name: self.text("name").to_owned(),
@@ -283,13 +285,7 @@ async fn create(
     CsrfForm { form, .. }: CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(form);
-    let outcome = match posted.spec() {
-        Ok(spec) => operator(&state, &admin)
-            .create_client(spec)
-            .await
-            .map_err(refusal),
-        Err(why) => Err(Ok(why)),
-    };
+    let outcome = async { operator(&state, &admin).create_client(posted.spec()?).await }.await;
     match outcome {
         Ok((client, secret)) => {
             render_app(
@@ -304,7 +300,7 @@ async fn create(
         }
         Err(why) => {
             let fields = posted_fields(&posted);
-            render_form(&state, &session, &admin, None, fields, Some(why?)).await
+            render_form(&state, &session, &admin, None, fields, Some(refusal(why)?)).await
         }
     }
 }
@@ -363,13 +359,12 @@ async fn update(
 ) -> AppResult<Response> {
     let client = client_or_404(&state, &id).await?;
     let posted = Posted(form);
-    let outcome = match posted.spec() {
-        Ok(spec) => operator(&state, &admin)
-            .update_client(&id, spec)
+    let outcome = async {
+        operator(&state, &admin)
+            .update_client(&id, posted.spec()?)
             .await
-            .map_err(refusal),
-        Err(why) => Err(Ok(why)),
-    };
+    }
+    .await;
     match outcome {
         Ok((client, Some(secret))) => {
             render_app(
@@ -385,7 +380,15 @@ async fn update(
         Ok((_, None)) => Ok(see_other(&format!("/admin/apps/{id}"))),
         Err(why) => {
             let fields = posted_fields(&posted);
-            render_form(&state, &session, &admin, Some(&client), fields, Some(why?)).await
+            render_form(
+                &state,
+                &session,
+                &admin,
+                Some(&client),
+                fields,
+                Some(refusal(why)?),
+            )
+            .await
         }
     }
 }
@@ -449,24 +452,13 @@ async fn render_app(
         })
         .collect();
     let now = state.now();
-    let previous_until = client
-        .previous_secret
-        .as_ref()
-        .filter(|(_, until)| *until > now)
-        .map(|(_, until)| pages::when(*until));
-    let l = client.lifetimes;
-    let server = &state.config.lifetimes;
+    let previous_until = client.previous_secret_until(now).map(pages::when);
+    let t = crate::oidc::grants::Ttls::of(&state.config.lifetimes, &client);
     let lifetimes = format!(
         "access token {}, ID token {}, refresh token {}",
-        format_duration(l.access_token.map_or(server.access_token as i64, i64::from)),
-        format_duration(
-            l.id_token
-                .map_or(server.id_token, |t| u64::from(t).min(server.id_token)) as i64
-        ),
-        format_duration(
-            l.refresh_token
-                .map_or(server.refresh_token_absolute as i64, i64::from)
-        ),
+        format_duration(t.access_token),
+        format_duration(t.id_token),
+        format_duration(t.refresh_token),
     );
     let csrf = session::csrf_token(session, &state.auth).await?;
     Ok(pages::render(

@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 }
 
 const PAGE: u32 = 50;
-/// Most events one export holds.
+
 #[derive(Deserialize, Default, Clone)]
 pub struct AuditQuery {
     #[serde(default)]

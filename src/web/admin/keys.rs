@@ -128,13 +128,9 @@ async fn rotate(
     if let Some(again) = fresh_sign_in(&state, &admin, "/admin/keys") {
         return Ok(again);
     }
-    let sealing =
-        crate::oidc::keys::sealing_key(state.config.secret_key.as_deref(), &state.config.data_dir)
-            .map_err(AppError::Internal)?;
     operator(&state, &admin)
-        .rotate_keys(&sealing, state.config.keys.prepublish as i64)
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+        .rotate_keys(state.keys().sealing(), state.config.keys.prepublish as i64)
+        .await?;
     // Publish them now rather than at the next reload.
     state
         .keys()
