@@ -310,6 +310,7 @@ async function main() {
     assert.equal(new URL(ada.page.url()).pathname, "/admin/users");
     assert.ok(!(await ada.page.content()).includes("<strong>dora</strong>"));
     await clickAndWait(ada.page, "nav.admin-nav a[href='/admin/groups']");
+    await screenshots(ada.page, "admin-groups");
     await ada.page.type("#group-name", "staff");
     await clickAndWait(ada.page, "form[action='/admin/groups'] button[type=submit]");
     await screenshots(ada.page, "admin-group");
@@ -417,6 +418,12 @@ async function main() {
     assert.match(ada.page.url(), /done=removed$/);
     assert.equal(await count(), 1);
     await screenshots(ada.page, "account-passkey-removed");
+
+    step("the administrator signs out of the admin UI, through Keyway's end_session");
+    await ada.page.goto(`${base}/admin`, { waitUntil: "load" });
+    await clickAndWait(ada.page, "form[action='/admin/logout'] button[type=submit]");
+    assert.equal(new URL(ada.page.url()).pathname, "/admin/signed-out");
+    await screenshots(ada.page, "admin-signed-out");
   } finally {
     rp.close();
     await browser.close();

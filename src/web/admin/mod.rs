@@ -282,7 +282,9 @@ async fn signed_out(State(state): State<AppState>, session: Session) -> AppResul
     let csrf = session::csrf_token(&session, &state.auth).await?;
     Ok(crate::web::email::MessagePage {
         title: "Signed out of the admin UI",
-        paragraphs: vec!["You are signed out.".into()],
+        paragraphs: vec![
+            "You are signed out of the admin UI, and of Keyway in this browser.".into(),
+        ],
         csrf: &csrf,
         action: None,
         button: "",
