@@ -1,7 +1,7 @@
 //! Clients (relying parties) and the consents users gave them.
 
 use super::rows::{ClientRow, json_text};
-use super::{OrBackend, SqliteStore, touched, write_err};
+use super::{OrBackend, SqliteStore, guarded, touched, write_err};
 use crate::clock::UnixTime;
 use crate::domain::{Client, NewClient};
 use crate::store::{ClientRepo, ConsentRepo, StoreError, StoreResult, Unique};
@@ -162,18 +162,7 @@ impl ClientRepo for SqliteStore {
                 .execute(&mut *conn)
                 .await
                 .or_backend()?;
-                if done.rows_affected() > 0 {
-                    return Ok(true);
-                }
-                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM clients WHERE id = ?")
-                    .bind(&id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .or_backend()?;
-                match exists {
-                    Some(_) => Ok(false),
-                    None => Err(StoreError::NotFound(format!("client {id:?}"))),
-                }
+                guarded(conn, done, "clients", "client", &id).await
             })
         })
         .await

@@ -1,7 +1,7 @@
 //! Invitations.
 
 use super::rows::{InvitationRow, json_text};
-use super::{OrBackend, SqliteStore, passkeys, touched, users, write_err, writer};
+use super::{OrBackend, SqliteStore, guarded, passkeys, touched, users, write_err, writer};
 use crate::clock::UnixTime;
 use crate::domain::{Invitation, User};
 use crate::store::{InvitationRepo, Redemption, StoreError, StoreResult};
@@ -183,19 +183,7 @@ impl InvitationRepo for SqliteStore {
                 .execute(&mut *conn)
                 .await
                 .or_backend()?;
-                if done.rows_affected() > 0 {
-                    return Ok(true);
-                }
-                let exists: Option<i64> =
-                    sqlx::query_scalar("SELECT 1 FROM invitations WHERE id = ?")
-                        .bind(&id)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .or_backend()?;
-                match exists {
-                    Some(_) => Ok(false),
-                    None => Err(StoreError::NotFound(format!("invitation {id:?}"))),
-                }
+                guarded(conn, done, "invitations", "invitation", &id).await
             })
         })
         .await

@@ -235,6 +235,30 @@ fn touched(
     }
 }
 
+/// After a write guarded by a condition (`UPDATE ... WHERE id = ? AND <condition>`): done
+/// (true), refused by the condition (false), or `NotFound` when `table` has no row `id`
+/// (`noun` names it in the error).
+async fn guarded(
+    conn: &mut sqlx::SqliteConnection,
+    done: sqlx::sqlite::SqliteQueryResult,
+    table: &'static str,
+    noun: &'static str,
+    id: &str,
+) -> StoreResult<bool> {
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let exists: Option<i64> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .or_backend()?;
+    match exists {
+        Some(_) => Ok(false),
+        None => Err(StoreError::NotFound(format!("{noun} {id:?}"))),
+    }
+}
+
 /// SQLite's unique constraints by the columns its error names (`UNIQUE constraint failed:
 /// users.email`): SQLite reports no constraint name, only this list, in a documented format.
 const UNIQUE_COLUMNS: &[(&str, Unique)] = &[

@@ -1,7 +1,7 @@
 //! Users, their passwords and their groups.
 
 use super::rows::{UserRow, json_text};
-use super::{OrBackend, SqliteStore, touched, write_err};
+use super::{OrBackend, SqliteStore, guarded, touched, write_err};
 use crate::clock::UnixTime;
 use crate::domain::{NewUser, User};
 use crate::store::{GroupInfo, GroupRepo, PasswordRepo, StoreError, StoreResult, Unique, UserRepo};
@@ -172,7 +172,7 @@ impl UserRepo for SqliteStore {
                 .execute(&mut *conn)
                 .await
                 .or_backend()?;
-                refused_or_missing(conn, done.rows_affected(), &id).await
+                guarded(conn, done, "users", "user", &id).await
             })
         })
         .await
@@ -191,7 +191,7 @@ impl UserRepo for SqliteStore {
                 .execute(&mut *conn)
                 .await
                 .or_backend()?;
-                refused_or_missing(conn, done.rows_affected(), &id).await
+                guarded(conn, done, "users", "user", &id).await
             })
         })
         .await
@@ -209,7 +209,7 @@ impl UserRepo for SqliteStore {
                 .execute(&mut *conn)
                 .await
                 .or_backend()?;
-                refused_or_missing(conn, done.rows_affected(), &id).await
+                guarded(conn, done, "users", "user", &id).await
             })
         })
         .await
@@ -228,26 +228,6 @@ impl UserRepo for SqliteStore {
 /// True when user ?1 is not an active administrator or another one remains.
 const KEEPS_AN_ADMIN: &str = "(is_admin = 0 OR disabled = 1 OR (SELECT COUNT(*) FROM users \
      WHERE is_admin = 1 AND disabled = 0 AND id <> ?1) > 0)";
-
-/// After a guarded write: done (true), refused by the guard (false), or no such user.
-async fn refused_or_missing(
-    conn: &mut sqlx::SqliteConnection,
-    affected: u64,
-    id: &str,
-) -> StoreResult<bool> {
-    if affected > 0 {
-        return Ok(true);
-    }
-    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .or_backend()?;
-    match exists {
-        Some(_) => Ok(false),
-        None => Err(StoreError::NotFound(format!("user {id:?}"))),
-    }
-}
 
 #[async_trait]
 impl PasswordRepo for SqliteStore {
