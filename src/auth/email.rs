@@ -32,10 +32,23 @@ async fn token(
     delay: i64,
     ttl: i64,
 ) -> CredentialResult<(EmailToken, String)> {
-    let secret = random_token()?;
-    let now = auth.now();
+    let when = (auth.now(), delay, ttl);
+    Ok(issue(auth.email_tokens.as_ref(), user, purpose, email, when).await?)
+}
+
+/// Stores a new link of `purpose` for `user`, made at `now`, opening `delay` seconds later and
+/// working `ttl` seconds from then; returns it with its secret (only the hash is stored). The
+/// administrator's sign-in link is one of these too.
+pub async fn issue(
+    tokens: &dyn crate::store::EmailTokenRepo,
+    user: &User,
+    purpose: EmailPurpose,
+    email: &str,
+    (now, delay, ttl): (UnixTime, i64, i64),
+) -> Result<(EmailToken, String), StoreError> {
+    let secret = random_token().map_err(StoreError::Backend)?;
     let t = EmailToken {
-        id: crate::crypto::random_id()?,
+        id: crate::crypto::random_id().map_err(StoreError::Backend)?,
         token_hash: token_hash(&secret),
         purpose,
         user_id: user.id.clone(),
@@ -46,7 +59,7 @@ async fn token(
         used_at: None,
         cancelled_at: None,
     };
-    auth.email_tokens.create(&t).await?;
+    tokens.create(&t).await?;
     Ok((t, secret))
 }
 

@@ -2,7 +2,7 @@
 //! groups, deletion (never of the last administrator), and a recovery link bound to the account.
 
 use super::{Actor, Operator, OpsError, OpsResult};
-use crate::domain::{EmailPurpose, EmailToken, StoredPasskey, User};
+use crate::domain::{EmailPurpose, StoredPasskey, User};
 use crate::store::PasskeyRemoval;
 
 /// How long a recovery link made by an administrator works.
@@ -82,21 +82,14 @@ impl Operator {
             }
             (Some(email), true, Some(mail)) => Some((email.clone(), mail)),
         };
-        let now = self.now();
-        let secret = crate::crypto::random_token()?;
-        let token = EmailToken {
-            id: crate::crypto::random_id()?,
-            token_hash: crate::crypto::token_hash(&secret),
-            purpose: EmailPurpose::Recovery,
-            user_id: user.id.clone(),
-            email: user.email.clone().unwrap_or_default(),
-            created_at: now,
-            not_before: now,
-            expires_at: now + RECOVERY_LINK_TTL,
-            used_at: None,
-            cancelled_at: None,
-        };
-        self.repos.email_tokens.create(&token).await?;
+        let (token, secret) = crate::auth::email::issue(
+            self.repos.email_tokens.as_ref(),
+            &user,
+            EmailPurpose::Recovery,
+            user.email.as_deref().unwrap_or_default(),
+            (self.now(), 0, RECOVERY_LINK_TTL),
+        )
+        .await?;
         self.record("user.recovery_link", Some(&user.id), None)
             .await;
         if let Some((address, (mail, issuer))) = to {

@@ -534,11 +534,7 @@ async fn set_groups(
     Path(id): Path<String>,
     CsrfForm { form, .. }: CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let groups: Vec<String> = form
-        .into_iter()
-        .filter(|(k, _)| k == "group")
-        .map(|(_, v)| v)
-        .collect();
+    let groups = super::ticked_groups(form);
     match operator(&state, &admin)
         .set_client_groups(&id, groups)
         .await

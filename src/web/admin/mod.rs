@@ -62,6 +62,14 @@ pub fn fresh_sign_in(state: &AppState, admin: &Admin, back: &str) -> Option<Resp
     })
 }
 
+/// The ticked `group` boxes of a posted form (read as pairs: one `group` per box).
+pub fn ticked_groups(form: Vec<(String, String)>) -> Vec<String> {
+    form.into_iter()
+        .filter(|(k, _)| k == "group")
+        .map(|(_, v)| v)
+        .collect()
+}
+
 /// The words of an operator's refusal, for the page to show again with them; any other error as
 /// an error page.
 pub fn refusal(e: crate::ops::OpsError) -> AppResult<String> {

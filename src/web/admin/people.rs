@@ -146,11 +146,7 @@ async fn groups(
     CsrfForm { form, session }: CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let username = username_of(&state, &id).await?;
-    let ids: Vec<String> = form
-        .into_iter()
-        .filter(|(k, _)| k == "group")
-        .map(|(_, v)| v)
-        .collect();
+    let ids = super::ticked_groups(form);
     let result = operator(&state, &admin)
         .set_user_groups(&username, &ids)
         .await;
